@@ -1,0 +1,38 @@
+"""``rlt <command> [--config recipe.yaml] [--key value ...]``: dispatch to the recipes.
+
+Each command is a module of :mod:`rlt.recipes` with a ``main(argv)``; it is imported only when run,
+so ``rlt --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "score": ("rlt.recipes.score", "Score explanations with the RLT reward (per row, or best-of-k)."),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: rlt <command> [--config FILE.yaml] [--key value ...]", "", "commands:"]
+    lines += [f"  {name:<14}{summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "Run `rlt <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"rlt: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    return module.main(rest) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

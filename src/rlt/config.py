@@ -1,0 +1,29 @@
+"""Command-line and YAML parsing for every command, in TRL's conventions.
+
+``rlt <command> --config recipe.yaml --key value``: the YAML file sets defaults, command-line flags
+override them, and an unknown key in either is an error (TRL's ``TrlParser``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from trl import TrlParser
+
+
+def parse_command(
+    argv: Sequence[str] | None, dataclass_types: Sequence[type], prog: str, description: str
+) -> tuple[Any, ...]:
+    parser = TrlParser(dataclass_types, prog=f"rlt {prog}", description=description)
+    return parser.parse_args_and_config(args=list(argv) if argv is not None else None)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Console logging through rich, once per process."""
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[RichHandler()])

@@ -1,0 +1,406 @@
+"""Load datasets and normalise their rows to ``question``, ``solution`` and an optional ``reasoning_trace``.
+
+Sources (:func:`read_records`): a ``.json`` file (a list of objects, or an object holding lists: the
+only one, else the one named by ``split``), a ``.jsonl`` file, a ``.parquet`` file, a folder saved by
+``datasets`` (``save_to_disk``), a folder of such files (a file's split is the leading run of letters
+and digits of its name: ``test.jsonl``, ``train-00000-of-00002.parquet``), or a Hugging Face dataset
+name (a local path wins over a hub name). ``split`` picks among several splits; by default the only
+split, else ``train``. Rows are numbered from 1 across the whole split, and errors name the file (or
+the folder or dataset, and the split).
+
+Row formats (:func:`normalize_record`), tried in this order; the first that applies decides:
+
+a) **custom**: a question field (``question``, else ``prompt``, else ``problem``) and ``solution``.
+   This also covers MATH-style rows (``problem``, ``solution``, ``answer``: the worked solution is
+   kept verbatim, ``answer`` is ignored), AIME24 rows (``question`` == ``problem``) and Sky-T1 /
+   Qwen2.5-Math evaluation outputs (``question``, ``solution``, ``code``, ...);
+b) **conversation**: ``conversations`` (``from``/``value``) or ``messages`` (``role``/``content``)
+   with a user turn and an assistant turn holding the thought and solution sections (Bespoke-Stratos);
+c) **GSM8K**: a question field and ``answer`` ending in a ``#### <final answer>`` line.
+
+A field whose value is null counts as absent, so columns that ``datasets`` fills with nulls when it
+merges differently shaped rows do not change the format a row is read in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rlt.formats import SOLUTION, STRATOS, THOUGHT, TagStyle
+
+logger = logging.getLogger(__name__)
+
+QUESTION_KEYS = ("question", "prompt", "problem")
+CONVERSATION_KEYS = ("conversations", "messages")
+_USER_ROLES = ("user", "human")
+_ASSISTANT_ROLES = ("assistant", "gpt")
+_CALCULATOR = re.compile(r"<<[^<>]*>>")  # GSM8K's calculator annotations, e.g. <<16-3-4=9>>
+_FINAL_ANSWER_LINE = re.compile(r"####\s*\S.*")
+_SKIPPED_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Example:
+    """One normalised row. ``reasoning_trace`` feeds only the teacher's SFT warm-up."""
+
+    question: str
+    solution: str
+    reasoning_trace: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+class DataError(ValueError):
+    """A source or row rlt cannot use; the message names the source, the row (or line) and the field."""
+
+    def __init__(self, source: str, problem: str, *, row: int | None = None, line: int | None = None,
+                 field: str | None = None):
+        where = f" row {row}" if row is not None else f" line {line}" if line is not None else ""
+        super().__init__(f"{source}{where}: {problem}")
+        self.source, self.problem, self.row, self.line, self.field = source, problem, row, line, field
+
+
+@dataclass
+class LoadResult:
+    examples: list[Example] = field(default_factory=list)
+    skipped: list[DataError] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the log, e.g. ``loaded 498 rows, skipped 2 (row 4: …, row 9: …)``."""
+        text = f"loaded {len(self.examples)} rows"
+        if not self.skipped:
+            return text
+        shown = [f"row {error.row}: {error.problem}" for error in self.skipped[:_SKIPPED_SHOWN]]
+        if len(self.skipped) > _SKIPPED_SHOWN:
+            shown.append(f"… {len(self.skipped) - _SKIPPED_SHOWN} more")
+        return f"{text}, skipped {len(self.skipped)} ({', '.join(shown)})"
+
+
+# Reading -------------------------------------------------------------------------------------------
+
+
+def read_records(source: str | Path, split: str | None = None) -> Iterator[tuple[int, dict]]:
+    """Raw rows with their 1-based row number, every field kept.
+
+    The source is resolved (and a missing file or split reported) at the call, not at the first row.
+    ``split`` is ignored for a single file unless it is a JSON object holding several lists.
+    """
+    return _open(source, split)[1]
+
+
+def _open(source: str | Path, split: str | None) -> tuple[str, Iterator[tuple[int, dict]]]:
+    """The label errors name the source by, and its numbered rows."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        label, records = str(path), _read_file(path, split)
+    elif path.is_dir():
+        label, records = _open_folder(path, split)
+    elif str(source).startswith((".", "/", "~")) or path.suffix in _READERS:
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    else:
+        label, records = _open_hub(str(source), split)
+    return label, _numbered(label, records)
+
+
+def _numbered(label: str, records: Iterable[Any]) -> Iterator[tuple[int, dict]]:
+    for row, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            raise DataError(label, f"expected an object, got {_type_name(record)}", row=row)
+        yield row, record
+
+
+def _read_json(path: Path, split: str | None) -> Iterator[Any]:
+    with path.open(encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as error:
+            raise DataError(str(path), f"not valid JSON ({error.msg})", line=error.lineno) from None
+    if isinstance(data, dict):
+        lists = {key: value for key, value in data.items() if isinstance(value, list)}
+        if len(lists) > 1:
+            data = lists[_pick_split(list(lists), split, str(path))]
+        elif lists:
+            data = next(iter(lists.values()))
+    if not isinstance(data, list):
+        raise DataError(str(path), f"expected a list of objects or an object holding one, "
+                                   f"got {_type_name(data)}")
+    return iter(data)
+
+
+def _read_jsonl(path: Path, split: str | None) -> Iterator[Any]:
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(str(path), f"not valid JSON ({error.msg}, column {error.colno})",
+                                line=number) from None
+
+
+def _read_parquet(path: Path, split: str | None) -> Iterator[Any]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except pa.ArrowException as error:
+        raise DataError(str(path), f"not a valid Parquet file ({error})") from None
+    for batch in parquet.iter_batches():
+        yield from batch.to_pylist()
+
+
+_READERS = {".json": _read_json, ".jsonl": _read_jsonl, ".parquet": _read_parquet}
+
+
+def _read_file(path: Path, split: str | None) -> Iterator[Any]:
+    reader = _READERS.get(path.suffix)
+    if reader is None:
+        raise DataError(str(path), f"unsupported file type {path.suffix!r} "
+                                   f"(supported: {', '.join(_READERS)})")
+    return reader(path, split)
+
+
+def _open_folder(path: Path, split: str | None) -> tuple[str, Iterator[Any]]:
+    if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+        return _open_saved_dataset(path, split)
+    by_split: dict[str, list[Path]] = {}
+    for file in sorted(path.iterdir()):
+        name = re.match(r"[A-Za-z0-9]+", file.name)
+        if file.is_file() and file.suffix in _READERS and name:
+            by_split.setdefault(name.group(), []).append(file)
+    if not by_split:
+        raise DataError(str(path), f"no data files ({', '.join(_READERS)}) and no saved dataset here")
+    split = _pick_split(sorted(by_split), split, str(path))
+    files = by_split[split]
+    label = str(files[0]) if len(files) == 1 else f"{path} [{split}]"
+    return label, chain.from_iterable(_read_file(file, split) for file in files)
+
+
+def _open_saved_dataset(path: Path, split: str | None) -> tuple[str, Iterator[Any]]:
+    import datasets  # slow to import; only saved folders and hub names need it
+
+    data = datasets.load_from_disk(str(path))
+    if isinstance(data, datasets.DatasetDict):
+        split = _pick_split(list(data), split, str(path))
+        return f"{path} [{split}]", iter(data[split])
+    return str(path), iter(data)
+
+
+def _open_hub(name: str, split: str | None) -> tuple[str, Iterator[Any]]:
+    import datasets  # slow to import; only saved folders and hub names need it
+
+    split = _pick_split(datasets.get_dataset_split_names(name), split, name) if split is None else split
+    logger.info("loading %s split %s with datasets.load_dataset", name, split)
+    return f"{name} [{split}]", iter(datasets.load_dataset(name, split=split))
+
+
+def _pick_split(names: list[str], split: str | None, label: str) -> str:
+    if split is None:
+        if len(names) == 1:
+            return names[0]
+        if "train" in names:
+            return "train"
+        raise DataError(label, f"several splits ({', '.join(names)}) and none is 'train': choose one")
+    if split not in names:
+        raise DataError(label, f"no split {split!r} (splits: {', '.join(names)})")
+    return split
+
+
+# Normalising ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A record with where it came from, so that every check can name the source and row."""
+
+    record: dict
+    source: str
+    row: int
+
+    def error(self, problem: str, field: str | None = None) -> DataError:
+        return DataError(self.source, problem, row=self.row, field=field)
+
+    def has(self, key: str) -> bool:
+        return self.record.get(key) is not None
+
+    def first_key(self, keys: tuple[str, ...]) -> str | None:
+        return next((key for key in keys if self.has(key)), None)
+
+    def text(self, key: str, *, allow_blank: bool = False) -> str:
+        value = self.record.get(key)
+        if not isinstance(value, str):
+            raise self.error(f"field {key!r} is {_type_name(value)}, expected a string", key)
+        if not allow_blank and not value.strip():
+            raise self.error(f"field {key!r} is empty", key)
+        return value
+
+    def fields(self) -> str:
+        return ", ".join(sorted(map(str, self.record)))
+
+
+def normalize_record(record: dict, *, source: str, row: int, tags: TagStyle = STRATOS) -> Example:
+    """Read one row in the first format that applies (see the module docstring for the order)."""
+    r = _Row(record, source, row)
+    question_key = r.first_key(QUESTION_KEYS)
+    if question_key and r.has("solution"):
+        return Example(r.text(question_key), r.text("solution"), _record_trace(r, tags))
+    conversation_key = r.first_key(CONVERSATION_KEYS)
+    if conversation_key:
+        return _from_conversation(r, conversation_key, tags)
+    if question_key and r.has("answer"):
+        return _from_gsm8k(r, question_key, tags)
+    if question_key:
+        raise r.error(f"no 'answer' or 'solution' field (fields: {r.fields()})", "solution")
+    raise r.error(f"no question field ({', '.join(QUESTION_KEYS)}) and no conversation field "
+                  f"({', '.join(CONVERSATION_KEYS)}) (fields: {r.fields()})", "question")
+
+
+class _MissingTag(LookupError):
+    pass
+
+
+def _between(text: str, begin: str, end: str, start: int = 0) -> tuple[str, int]:
+    """The text between the first ``begin`` at or after ``start`` and the next ``end``, verbatim, and
+    the position after ``end``."""
+    opened = text.find(begin, start)
+    if opened < 0:
+        raise _MissingTag(begin)
+    opened += len(begin)
+    closed = text.find(end, opened)
+    if closed < 0:
+        raise _MissingTag(end)
+    return text[opened:closed], closed + len(end)
+
+
+def _record_trace(r: _Row, tags: TagStyle) -> str | None:
+    """``reasoning_trace`` if given; else the thought section of ``code[0]``, where Sky-T1 /
+    Qwen2.5-Math evaluation outputs keep the model's trace. Those traces are often truncated: one
+    without both thought tags gives no trace rather than an error."""
+    if r.has("reasoning_trace"):
+        return r.text("reasoning_trace", allow_blank=True)
+    code = r.record.get("code")
+    if not (isinstance(code, list) and code and isinstance(code[0], str)):
+        return None
+    try:
+        return _between(code[0], tags.begin(THOUGHT), tags.end(THOUGHT))[0]
+    except _MissingTag:
+        return None
+
+
+def _from_conversation(r: _Row, key: str, tags: TagStyle) -> Example:
+    turns = r.record[key]
+    if not isinstance(turns, list):
+        raise r.error(f"field {key!r} is {_type_name(turns)}, expected a list of turns", key)
+    question = _turn(r, key, turns, _USER_ROLES)
+    answer = _turn(r, key, turns, _ASSISTANT_ROLES)
+    try:
+        thought, after = _between(answer, tags.begin(THOUGHT), tags.end(THOUGHT))
+        solution, _ = _between(answer, tags.begin(SOLUTION), tags.end(SOLUTION), after)
+    except _MissingTag as missing:
+        raise r.error(f"{key}: the assistant turn has no {missing.args[0]!r} tag", key) from None
+    if not question.strip():
+        raise r.error(f"{key}: the user turn is empty", key)
+    if not solution.strip():
+        raise r.error(f"{key}: the solution section is empty", key)
+    return Example(question, solution, thought)
+
+
+def _turn(r: _Row, key: str, turns: list, roles: tuple[str, ...]) -> str:
+    """The content of the first turn whose role is one of ``roles``."""
+    for index, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise r.error(f"{key}[{index}] is {_type_name(turn)}, expected an object", key)
+        role = turn.get("from") if turn.get("from") is not None else turn.get("role")
+        if role in roles:
+            content = turn.get("value") if turn.get("value") is not None else turn.get("content")
+            if not isinstance(content, str):
+                raise r.error(f"{key}[{index}] content is {_type_name(content)}, expected a string", key)
+            return content
+    raise r.error(f"{key}: no {roles[0]} turn", key)
+
+
+def _from_gsm8k(r: _Row, question_key: str, tags: TagStyle) -> Example:
+    """Keep the worked answer and its ``#### n`` line (what the student should produce); drop the
+    calculator annotations, which no model is asked to write."""
+    answer = r.text("answer")
+    if not _FINAL_ANSWER_LINE.fullmatch(answer.rstrip().rsplit("\n", 1)[-1]):
+        raise r.error("field 'answer' does not end with a '#### <final answer>' line (GSM8K format); "
+                      "name the field 'solution' to use it verbatim", "answer")
+    return Example(r.text(question_key), _CALCULATOR.sub("", answer), _record_trace(r, tags))
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+# Loading and writing -------------------------------------------------------------------------------
+
+
+def load_examples(source: str | Path, split: str | None = None, *,
+                  on_error: Literal["raise", "skip"] = "raise", limit: int | None = None,
+                  tags: TagStyle = STRATOS) -> LoadResult:
+    """Normalised examples of a source.
+
+    ``on_error="skip"`` leaves out rows that cannot be normalised and records them in
+    ``LoadResult.skipped`` (log :meth:`LoadResult.summary`); errors in the file itself (invalid JSON,
+    a missing split) always raise. ``limit`` caps the number of examples returned; reading stops there.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of examples or None, got {limit}")
+    label, records = _open(source, split)
+    result = LoadResult()
+    for row, record in records:
+        try:
+            result.examples.append(normalize_record(record, source=label, row=row, tags=tags))
+        except DataError as error:
+            if on_error == "raise":
+                raise
+            result.skipped.append(error)
+        if limit is not None and len(result.examples) >= limit:
+            break
+    return result
+
+
+def _json_line(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
+    """Write rows as JSON Lines, atomically: readers see the old file or the whole new one, never a
+    partial one (a temporary file in the same folder is renamed over the target)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(_json_line(row))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def append_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
+    """Append rows as JSON Lines, flushing each line so that an interrupted run keeps what it wrote."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        for row in rows:
+            f.write(_json_line(row))
+            f.flush()

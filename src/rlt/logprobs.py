@@ -1,0 +1,177 @@
+"""Per-token log-probabilities on chosen spans of padded batches, in fp32, without full logits.
+
+The reward needs log π(token) only on a few spans (explanation, solution) of long sequences. We run
+the model's backbone once per micro-batch, keep the hidden states at the positions that predict the
+span tokens, and project only those through the LM head, a chunk of positions at a time. The
+``[batch × length × vocab]`` logits never exist, and the log-softmax runs in fp32 whatever the
+model's dtype (bf16 log-softmax is off by up to 0.07 nats per token on a 7B model).
+
+TRL's ``selective_log_softmax`` does the log-softmax/gather (with its fused Triton kernel on GPU).
+We do not use TRL's ``add_fused_lm_head``: it patches ``model.forward``, binds one temperature per
+model, and off-Triton projects every position rather than only the spans we need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch.distributed.tensor import DTensor
+from transformers import PreTrainedModel
+from trl.trainer.utils import maybe_gather_lm_head_ctx, selective_log_softmax
+
+from rlt.formats import Span
+
+_LOGIT_SCALING_ATTRIBUTES = ("logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+
+
+def check_supported_head(model: PreTrainedModel) -> None:
+    """Refuse models whose logits are not ``lm_head(h)`` (optionally soft-capped).
+
+    Some architectures rescale logits after the head; computing them from hidden states would then
+    be silently wrong, so we say so at construction instead.
+    """
+    text_config = model.config.get_text_config()
+    for attribute in _LOGIT_SCALING_ATTRIBUTES:
+        if getattr(text_config, attribute, None) not in (None, 1, 1.0):
+            raise ValueError(
+                f"{type(model).__name__} rescales its logits ({attribute}={getattr(text_config, attribute)}); "
+                "rlt computes span log-probs from hidden states and supports only unscaled heads "
+                "(optionally with final_logit_softcapping)."
+            )
+    if model.get_output_embeddings() is None or model.get_decoder() is None:
+        raise ValueError(f"{type(model).__name__} exposes no decoder/LM head; rlt needs a causal LM.")
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def micro_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
+    """Indices grouped so that ``len(group) × longest`` stays within ``max_tokens``.
+
+    Sequences are taken longest first so that neighbours have similar lengths (little padding).
+    A sequence longer than ``max_tokens`` forms a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batch: list[int] = []
+    for index in order:
+        longest = lengths[batch[0]] if batch else lengths[index]
+        if batch and (len(batch) + 1) * longest > max_tokens:
+            yield batch
+            batch = []
+        batch.append(index)
+    if batch:
+        yield batch
+
+
+def _pad_right(sequences: Sequence[Sequence[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(len(s) for s in sequences)
+    input_ids = torch.zeros(len(sequences), longest, dtype=torch.long)
+    attention_mask = torch.zeros(len(sequences), longest, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        input_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+        attention_mask[row, : len(sequence)] = 1
+    return input_ids.to(device), attention_mask.to(device)
+
+
+def span_hidden_states(
+    model: PreTrainedModel,
+    sequences: Sequence[Sequence[int]],
+    spans: Sequence[Sequence[Span]],
+) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
+    """Hidden states that predict each span token, for one micro-batch.
+
+    Returns ``hidden [N, H]`` (the final hidden state at position ``k-1`` for every span token ``k``),
+    ``labels [N]`` (the span tokens) and, per sequence and span, how many of the N rows it owns, in
+    order. Spans must start at position ≥ 1 (the first token of a sequence has no prediction).
+    """
+    device = model_device(model)
+    input_ids, attention_mask = _pad_right(sequences, device)
+    width = input_ids.shape[1]
+    flat_positions, counts = [], []
+    for row, row_spans in enumerate(spans):
+        counts.append([len(span) for span in row_spans])
+        for span in row_spans:
+            if len(span) and span.start < 1:
+                raise ValueError(f"span {span} starts at 0: the first token of a sequence has no log-prob")
+            flat_positions.extend(row * width + k - 1 for k in range(span.start, span.end))
+    positions = torch.tensor(flat_positions, dtype=torch.long, device=device)
+    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    hidden = hidden.last_hidden_state  # [B, T, H]
+    selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)  # [N, H]
+    labels = input_ids.reshape(-1).index_select(0, positions + 1)  # [N]
+    return selected, labels, counts
+
+
+@contextmanager
+def _gathered_head(model: PreTrainedModel) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The LM head's weight and bias, whole: gathered under ZeRO-3, materialised under FSDP2."""
+    head = model.get_output_embeddings()
+    with maybe_gather_lm_head_ctx(head.weight, head.bias):
+        weight, bias = head.weight, head.bias
+        if isinstance(weight, DTensor):
+            weight = weight.full_tensor()
+            bias = bias.full_tensor() if isinstance(bias, DTensor) else bias
+        yield weight, bias
+
+
+def _chunks(total: int, size: int) -> Iterator[slice]:
+    for start in range(0, total, size):
+        yield slice(start, min(start + size, total))
+
+
+def _logits(
+    model: PreTrainedModel, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, vocab: int
+) -> torch.Tensor:
+    """Head projection of ``hidden [n, H]`` → fp32 logits ``[n, vocab]`` (soft-capped where the model does)."""
+    logits = F.linear(hidden.to(weight.device), weight[:vocab], None if bias is None else bias[:vocab]).float()
+    softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return logits
+
+
+def token_log_probs(
+    model: PreTrainedModel,
+    hidden: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    chunk_size: int = 1024,
+) -> torch.Tensor:
+    """``log softmax(head(hidden) / temperature)[labels]`` in fp32, ``chunk_size`` rows at a time. → [N]"""
+    with _gathered_head(model) as (weight, bias):
+        out = torch.empty(labels.shape[0], dtype=torch.float32, device=weight.device)
+        for rows in _chunks(labels.shape[0], chunk_size):
+            logits = _logits(model, hidden[rows], weight, bias, weight.shape[0])
+            out[rows] = selective_log_softmax(logits, labels[rows].to(weight.device), temperature=temperature)
+    return out
+
+
+def full_kl(
+    teacher: PreTrainedModel,
+    teacher_hidden: torch.Tensor,
+    teacher_temperature: float,
+    student: PreTrainedModel,
+    student_hidden: torch.Tensor,
+    student_temperature: float,
+    chunk_size: int = 1024,
+) -> torch.Tensor:
+    """Per-position KL(π_T ‖ π_S) over the vocabulary, in fp32, chunked. → [N]
+
+    Both hidden tensors hold the same positions in the same order (the explanation tokens). Models
+    whose embedding matrices are padded to different sizes are compared on their common vocabulary.
+    """
+    with _gathered_head(teacher) as (t_weight, t_bias), _gathered_head(student) as (s_weight, s_bias):
+        vocab = min(t_weight.shape[0], s_weight.shape[0])
+        out = torch.empty(teacher_hidden.shape[0], dtype=torch.float32, device=t_weight.device)
+        for rows in _chunks(teacher_hidden.shape[0], chunk_size):
+            teacher_logps = torch.log_softmax(
+                _logits(teacher, teacher_hidden[rows], t_weight, t_bias, vocab) / teacher_temperature, dim=-1)
+            student_logps = torch.log_softmax(
+                _logits(student, student_hidden[rows], s_weight, s_bias, vocab) / student_temperature, dim=-1)
+            student_logps = student_logps.to(teacher_logps.device)
+            out[rows] = (teacher_logps.exp() * (teacher_logps - student_logps)).sum(-1)
+    return out

@@ -1,0 +1,192 @@
+"""``rlt score``: the RLT reward of every explanation in a dataset, and optionally the best of k.
+
+    rlt score --teacher DIR --student DIR --input rows.jsonl --output scored.jsonl [--keep_best true]
+
+Input rows carry ``question``, ``solution`` and ``explanation`` (a string) or ``explanations`` (a
+list). Every output row keeps its input fields and adds ``reward`` and one field per reward term
+(lists, aligned with ``explanations``, for list rows). With ``--keep_best``, the output has one row
+per question: the candidate with the highest reward among all rows of that question, as
+``explanation``, with its terms, plus ``candidates`` and ``candidate_rewards``.
+
+Scores are appended to ``OUTPUT.partial.jsonl`` as they are computed; a killed run started again
+with the same arguments continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rlt.config import parse_command, setup_logging
+from rlt.data import DataError, append_jsonl, read_records, write_jsonl
+from rlt.formats import FormatConfig
+from rlt.modeling import DType, load_causal_lm, load_tokenizer
+from rlt.progress import progress_bar
+from rlt.reward import RewardConfig, RewardTerms, RLTReward
+from rlt.run_info import write_run_info
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoreArguments:
+    teacher: str = field(metadata={"help": "Teacher model: a local folder or a Hugging Face name."})
+    student: str = field(metadata={"help": "Student model (frozen judge): a local folder or a Hugging Face name."})
+    input: str = field(metadata={"help": "Rows with question, solution and explanation(s): JSONL/JSON/Parquet."})
+    output: str = field(metadata={"help": "Where to write the scored rows (JSONL)."})
+    keep_best: bool = field(default=False, metadata={"help": "Write one row per question: its best candidate."})
+    batch_size: int = field(default=64, metadata={"help": "Candidates scored per reward call."})
+    dtype: DType = field(default="auto", metadata={"help": "Model dtype: auto (bf16 on GPU, fp32 on CPU), ..."})
+    device: str | None = field(default=None, metadata={"help": "Device, e.g. cpu or cuda:0. Default: cuda if any."})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    row: int  # 1-based row of the input file
+    index: int | None  # position in `explanations`, None for an `explanation` row
+    question: str
+    solution: str
+    explanation: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.row}:{self.index}"
+
+
+def _text_field(record: dict, name: str, source: str, row: int) -> str:
+    value = record.get(name)
+    if not isinstance(value, str):
+        got = "missing" if value is None else f"a {type(value).__name__}"
+        raise DataError(source, f"field {name!r} must be a string, got {got} (fields: {', '.join(record)})",
+                        row=row, field=name)
+    return value
+
+
+def candidates_of(record: dict, source: str, row: int) -> list[Candidate]:
+    """The explanation(s) of one input row, validated."""
+    question = _text_field(record, "question", source, row)
+    solution = _text_field(record, "solution", source, row)
+    if "explanations" in record:
+        explanations = record["explanations"]
+        if not isinstance(explanations, list) or not all(isinstance(e, str) for e in explanations):
+            raise DataError(source, "'explanations' must be a list of strings", row=row, field="explanations")
+        return [Candidate(row, i, question, solution, e) for i, e in enumerate(explanations)]
+    return [Candidate(row, None, question, solution, _text_field(record, "explanation", source, row))]
+
+
+def _fingerprint(args: ScoreArguments, reward: RewardConfig, fmt: FormatConfig) -> str:
+    """What the scores depend on: a partial file made with other settings must not be reused."""
+    payload = {"teacher": args.teacher, "student": args.student, "input": str(Path(args.input).resolve()),
+               "reward": asdict(reward), "format": asdict(fmt)}
+    payload["reward"].pop("max_batch_tokens")  # batching changes speed, not scores
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _resume_partial(path: Path, fingerprint: str) -> dict[str, dict]:
+    """Scores a killed run left in ``path``, which is rewritten without the line it was writing."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    if lines and json.loads(lines[0]).get("fingerprint") != fingerprint:
+        raise SystemExit(f"{path} holds scores made with other models, input or settings; delete it to start again.")
+    done = {}
+    for line in lines[1:]:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:  # the line being written when the run was killed
+            continue
+        done[entry["key"]] = entry["terms"]
+    write_jsonl(path, [{"fingerprint": fingerprint}, *({"key": k, "terms": t} for k, t in done.items())])
+    return done
+
+
+def score_candidates(
+    reward: RLTReward, pending: Sequence[Candidate], partial: Path, batch_size: int
+) -> None:
+    """Score ``pending`` in batches, appending each batch's terms to ``partial``."""
+    with progress_bar("scoring", total=len(pending)) as bar:
+        for start in range(0, len(pending), batch_size):
+            batch = pending[start:start + batch_size]
+            terms = reward.score_texts([c.question for c in batch], [c.solution for c in batch],
+                                       [c.explanation for c in batch])
+            append_jsonl(partial, ({"key": c.key, "terms": t.to_dict()} for c, t in zip(batch, terms)))
+            bar.advance(0, len(batch))
+            bar.update(0, status=f"mean reward {sum(t.reward for t in terms) / len(terms):+.3f}")
+
+
+def scored_rows(records: list[tuple[int, dict]], terms: dict[str, dict]) -> list[dict]:
+    """Input rows with ``reward`` and every term added (lists for ``explanations`` rows)."""
+    out = []
+    for row, record in records:
+        if "explanations" in record:
+            per_candidate = [terms[f"{row}:{i}"] for i in range(len(record["explanations"]))]
+            names = per_candidate[0] if per_candidate else RewardTerms.__dataclass_fields__
+            out.append({**record, **{name: [t[name] for t in per_candidate] for name in names}})
+        else:
+            out.append({**record, **terms[f"{row}:None"]})
+    return out
+
+
+def best_rows(records: list[tuple[int, dict]], candidates: list[Candidate], terms: dict[str, dict]) -> list[dict]:
+    """One row per (question, solution): the candidate with the highest reward, first seen wins ties."""
+    by_row = dict(records)
+    groups: dict[tuple[str, str], list[Candidate]] = {}
+    for candidate in candidates:
+        groups.setdefault((candidate.question, candidate.solution), []).append(candidate)
+    out = []
+    for group in groups.values():
+        rewards = [terms[c.key]["reward"] for c in group]
+        best = group[max(range(len(group)), key=rewards.__getitem__)]
+        record = {k: v for k, v in by_row[best.row].items() if k != "explanations"}
+        out.append({**record, "explanation": best.explanation, **terms[best.key],
+                    "candidates": len(group), "candidate_rewards": rewards})
+    return out
+
+
+def run(args: ScoreArguments, reward_config: RewardConfig, format_config: FormatConfig) -> list[dict]:
+    output = Path(args.output)
+    partial = output.with_name(output.name + ".partial.jsonl")
+    write_run_info(output.with_name(output.name + ".run.json"), "score",
+                   arguments=args, reward=reward_config, format=format_config)
+
+    # Data: every row validated before any model is loaded
+    records = list(read_records(args.input))
+    candidates = [c for row, record in records for c in candidates_of(record, args.input, row)]
+    logger.info("%s: %d rows, %d explanations", args.input, len(records), len(candidates))
+
+    # Resume: skip what a killed run already scored
+    fingerprint = _fingerprint(args, reward_config, format_config)
+    done = _resume_partial(partial, fingerprint)
+    pending = [c for c in candidates if c.key not in done]
+    if done:
+        logger.info("resuming: %d explanations already scored, %d to go", len(done), len(pending))
+
+    # Models
+    if pending:
+        tokenizer, student_tokenizer = load_tokenizer(args.teacher), load_tokenizer(args.student)
+        teacher = load_causal_lm(args.teacher, args.dtype, args.device, frozen=True)
+        student = load_causal_lm(args.student, args.dtype, args.device, frozen=True)
+        reward = RLTReward(teacher, student, tokenizer, reward_config, format_config, student_tokenizer)
+        score_candidates(reward, pending, partial, args.batch_size)
+        done = _resume_partial(partial, fingerprint)
+
+    # Output, written whole, then the partial file goes
+    rows = best_rows(records, candidates, done) if args.keep_best else scored_rows(records, done)
+    write_jsonl(output, rows)
+    partial.unlink()
+    rewards = [done[c.key]["reward"] for c in candidates]
+    if rewards:
+        logger.info("wrote %d rows to %s; mean reward %.4f over %d explanations",
+                    len(rows), output, sum(rewards) / len(rewards), len(rewards))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    setup_logging()
+    args, reward_config, format_config = parse_command(
+        argv, [ScoreArguments, RewardConfig, FormatConfig], "score", __doc__.split("\n\n")[0]
+    )
+    run(args, reward_config, format_config)
+    return 0

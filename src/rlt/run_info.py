@@ -1,0 +1,51 @@
+"""What every run writes next to its outputs: the resolved config, package versions and git SHA."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+_PACKAGES = ("rlt", "torch", "transformers", "trl", "accelerate", "datasets", "peft", "math-verify", "vllm")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_sha() -> str | None:
+    """SHA of the rlt checkout this code runs from (None for an installed wheel)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None
+
+
+def write_run_info(path: str | Path, command: str, **configs: Any) -> Path:
+    """Write ``path`` (JSON): the command, every config (dataclasses or dicts), versions, git SHA, time."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = {
+        "command": command,
+        "argv": sys.argv,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_sha": git_sha(),
+        "versions": package_versions(),
+        "config": {name: asdict(c) if is_dataclass(c) else c for name, c in configs.items()},
+    }
+    path.write_text(json.dumps(info, indent=2, default=str) + "\n")
+    return path

@@ -1,0 +1,51 @@
+"""Session fixtures: tiny tokenizers and models built locally (no hub, no network)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED_DATA = Path(os.environ.get("RLT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def _bpe_corpus() -> list[str]:
+    """GSM8K questions and answers when the shared data is there, else a small synthetic corpus."""
+    path = SHARED_DATA / "gsm8k" / "train.jsonl"
+    if path.exists():
+        rows = [json.loads(line) for line in path.read_text().splitlines()[:1500]]
+        return [r["question"] for r in rows] + [r["answer"] for r in rows]
+    return [f"What is {a} plus {b}? The answer is {a + b}." for a in range(60) for b in range(40)]
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer():
+    """Byte-level BPE in which the format tags are ordinary text that merges with its neighbours."""
+    from rlt.toy import build_bpe_tokenizer
+
+    return build_bpe_tokenizer(_bpe_corpus(), vocab_size=2000)
+
+
+@pytest.fixture(scope="session")
+def char_tokenizer():
+    from rlt.toy import build_char_tokenizer
+
+    return build_char_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def teacher(bpe_tokenizer):
+    from rlt.toy import build_causal_lm
+
+    return build_causal_lm(bpe_tokenizer, "tiny", seed=1).eval()
+
+
+@pytest.fixture(scope="session")
+def student(bpe_tokenizer):
+    from rlt.toy import build_causal_lm
+
+    return build_causal_lm(bpe_tokenizer, "tiny", seed=2).eval()

@@ -1,0 +1,132 @@
+"""`rlt score` end to end on tiny local models: its contract, best-of-k, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from rlt.cli import main as rlt
+from rlt.data import DataError
+from rlt.reward import RewardTerms
+
+TERMS = set(RewardTerms.__dataclass_fields__)
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory, bpe_tokenizer, teacher, student):
+    root = tmp_path_factory.mktemp("models")
+    for name, model in (("teacher", teacher), ("student", student)):
+        model.save_pretrained(root / name)
+        bpe_tokenizer.save_pretrained(root / name)
+    return root / "teacher", root / "student"
+
+
+ROWS = [
+    {"id": "a", "question": "What is 12+30?", "solution": "42", "explanation": "12+30=42."},
+    {"id": "b", "question": "What is 2+2?", "solution": "4", "explanations": ["2+2=4.", "", "Four, since 2 and 2."]},
+    {"id": "c", "question": "What is 12+30?", "solution": "42", "explanation": "forty-two"},
+]
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _read(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _score(model_dirs, inp, out, *extra):
+    teacher, student = model_dirs
+    return rlt(["score", "--teacher", str(teacher), "--student", str(student),
+                "--input", str(inp), "--output", str(out), *extra])
+
+
+def test_every_row_keeps_its_fields_and_gains_the_terms(model_dirs, tmp_path):
+    out = tmp_path / "scored.jsonl"
+    assert _score(model_dirs, _write(tmp_path / "in.jsonl", ROWS), out) == 0
+    rows = _read(out)
+    assert [r["id"] for r in rows] == ["a", "b", "c"]
+    for row, original in zip(rows, ROWS):
+        assert {k: row[k] for k in original} == original
+        assert TERMS <= set(row)
+    assert math.isfinite(rows[0]["reward"]) and isinstance(rows[0]["r_ss"], float)
+    assert len(rows[1]["reward"]) == 3 and rows[1]["explanation_tokens"][1] == 0
+    assert not (tmp_path / "scored.jsonl.partial.jsonl").exists()
+    info = json.loads((tmp_path / "scored.jsonl.run.json").read_text())
+    assert info["config"]["reward"]["kl_mean_coef"] == 3.0 and "transformers" in info["versions"]
+
+
+def test_keep_best_writes_one_row_per_question(model_dirs, tmp_path):
+    out = tmp_path / "best.jsonl"
+    _score(model_dirs, _write(tmp_path / "in.jsonl", ROWS), out, "--keep_best", "true")
+    rows = _read(out)
+    assert len(rows) == 2
+    by_question = {r["question"]: r for r in rows}
+    two_plus_two = by_question["What is 2+2?"]
+    assert two_plus_two["candidates"] == 3 and "explanations" not in two_plus_two
+    assert two_plus_two["reward"] == max(two_plus_two["candidate_rewards"])
+    assert two_plus_two["explanation"] == ROWS[1]["explanations"][two_plus_two["candidate_rewards"].index(
+        two_plus_two["reward"])]
+    assert by_question["What is 12+30?"]["candidates"] == 2
+
+
+def test_a_killed_run_resumes_without_rescoring(model_dirs, tmp_path):
+    inp, out = _write(tmp_path / "in.jsonl", ROWS[:2]), tmp_path / "out.jsonl"
+    _score(model_dirs, inp, out)
+    first = _read(out)[0]
+    # A run killed while scoring: row 1 is in the partial file (marked), row 2 was being written.
+    marked = {"key": "1:None", "terms": {**{k: first[k] for k in TERMS}, "reward": 123.0}}
+    (tmp_path / "out.jsonl.partial.jsonl").write_text(
+        json.dumps(_fingerprint_header(model_dirs, inp, out)) + "\n" + json.dumps(marked) + '\n{"key": "2:0", "ter'
+    )
+    _score(model_dirs, inp, out)
+    rows = _read(out)
+    assert rows[0]["reward"] == 123.0  # taken from the partial file, not recomputed
+    assert len(rows[1]["reward"]) == 3 and all(math.isfinite(r) for r in rows[1]["reward"])
+
+
+def _fingerprint_header(model_dirs, inp, out):
+    from rlt.formats import FormatConfig
+    from rlt.recipes.score import ScoreArguments, _fingerprint
+    from rlt.reward import RewardConfig
+
+    args = ScoreArguments(teacher=str(model_dirs[0]), student=str(model_dirs[1]), input=str(inp), output=str(out))
+    return {"fingerprint": _fingerprint(args, RewardConfig(), FormatConfig())}
+
+
+def test_partial_scores_from_other_settings_are_refused(model_dirs, tmp_path):
+    inp, out = _write(tmp_path / "in.jsonl", ROWS[:1]), tmp_path / "out.jsonl"
+    (tmp_path / "out.jsonl.partial.jsonl").write_text(json.dumps({"fingerprint": "another"}) + "\n")
+    with pytest.raises(SystemExit, match="delete it"):
+        _score(model_dirs, inp, out)
+
+
+def test_prompts_and_coefficients_come_from_yaml_and_flags(model_dirs, tmp_path):
+    inp = _write(tmp_path / "in.jsonl", ROWS[:1])
+    _score(model_dirs, inp, tmp_path / "default.jsonl")
+    config = tmp_path / "recipe.yaml"
+    config.write_text("student_system_prompt: Think first.\nkl_mean_coef: 0.0\nkl_max_coef: 0.0\n")
+    _score(model_dirs, inp, tmp_path / "custom.jsonl", "--config", str(config),
+           "--teacher_system_prompt", "Explain.")
+    default, custom = _read(tmp_path / "default.jsonl")[0], _read(tmp_path / "custom.jsonl")[0]
+    assert custom["r_kl"] == 0.0 and custom["reward"] == pytest.approx(custom["r_ss"])
+    assert custom["r_ss"] != default["r_ss"]  # another student prompt, another likelihood
+    info = json.loads((tmp_path / "custom.jsonl.run.json").read_text())
+    assert info["config"]["format"]["teacher_system_prompt"] == "Explain."
+
+
+def test_unknown_options_are_errors(model_dirs, tmp_path):
+    config = tmp_path / "recipe.yaml"
+    config.write_text("kl_mean_coeff: 1.0\n")
+    with pytest.raises(ValueError, match="kl_mean_coeff"):
+        _score(model_dirs, tmp_path / "in.jsonl", tmp_path / "o.jsonl", "--config", str(config))
+
+
+def test_a_bad_row_is_named(model_dirs, tmp_path):
+    inp = _write(tmp_path / "in.jsonl", [ROWS[0], {"question": "q", "solution": "s"}])
+    with pytest.raises(DataError, match=r"in.jsonl row 2: field 'explanation'"):
+        _score(model_dirs, inp, tmp_path / "o.jsonl")
