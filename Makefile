@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench clean
+.PHONY: install test bench example clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info
+
+# The main job until `rlt demo` lands: build the toy world and score explanations of every kind.
+example: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/rlt toy init --output runs/toy
+	HF_HUB_OFFLINE=1 $(BIN)/rlt score --teacher runs/toy/base_model --student runs/toy/base_model \
+		--input runs/toy/data/explanations_by_kind.jsonl --output runs/toy/scored.jsonl

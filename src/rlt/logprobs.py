@@ -13,13 +13,14 @@ model, and off-Triton projects every position rather than only the spans we need
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch.distributed.tensor import DTensor
-from transformers import PreTrainedModel
+from transformers import DynamicCache, PreTrainedModel
 from trl.trainer.utils import maybe_gather_lm_head_ctx, selective_log_softmax
 
 from rlt.formats import Span
@@ -77,30 +78,66 @@ def _pad_right(sequences: Sequence[Sequence[int]], device: torch.device) -> tupl
     return input_ids.to(device), attention_mask.to(device)
 
 
+class SharedPrefix:
+    """The KV cache of token ids that several sequences start with, computed once, on first use.
+
+    In GRPO every completion of a prompt shares the teacher prompt (system prompt, question and
+    solution), and its student chat shares the student prompt: with G completions per prompt,
+    running the prefix once saves up to a factor G of the work on it.
+    """
+
+    def __init__(self, model: PreTrainedModel, ids: Sequence[int]):
+        self.model, self.ids = model, tuple(ids)
+        self._cache: DynamicCache | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def cache_for(self, batch_size: int) -> DynamicCache:
+        """A fresh cache holding the prefix ``batch_size`` times (the forward pass extends it in place)."""
+        if self._cache is None:
+            self._cache = DynamicCache(config=self.model.config)  # filled in place by the forward pass
+            input_ids = torch.tensor([self.ids], device=model_device(self.model))
+            self.model.get_decoder()(input_ids=input_ids, cache=self._cache, use_cache=True)
+        cache = copy.deepcopy(self._cache)
+        cache.batch_repeat_interleave(batch_size)
+        return cache
+
+
 def span_hidden_states(
     model: PreTrainedModel,
     sequences: Sequence[Sequence[int]],
     spans: Sequence[Sequence[Span]],
+    prefix: SharedPrefix | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
     """Hidden states that predict each span token, for one micro-batch.
 
     Returns ``hidden [N, H]`` (the final hidden state at position ``k-1`` for every span token ``k``),
     ``labels [N]`` (the span tokens) and, per sequence and span, how many of the N rows it owns, in
-    order. Spans must start at position ≥ 1 (the first token of a sequence has no prediction).
+    order. With a ``prefix`` that every sequence starts with, only the rest is run, on its cache;
+    spans must then start after the prefix's end + 1. Without, spans must start at position ≥ 1.
     """
     device = model_device(model)
-    input_ids, attention_mask = _pad_right(sequences, device)
+    skip = len(prefix) if prefix is not None else 0
+    if prefix is not None and any(tuple(s[:skip]) != prefix.ids for s in sequences):
+        raise ValueError("every sequence must start with the shared prefix")
+    input_ids, attention_mask = _pad_right([s[skip:] for s in sequences], device)
     width = input_ids.shape[1]
     flat_positions, counts = [], []
     for row, row_spans in enumerate(spans):
         counts.append([len(span) for span in row_spans])
         for span in row_spans:
-            if len(span) and span.start < 1:
-                raise ValueError(f"span {span} starts at 0: the first token of a sequence has no log-prob")
-            flat_positions.extend(row * width + k - 1 for k in range(span.start, span.end))
+            if len(span) and span.start < skip + 1:
+                raise ValueError(f"span {span} starts before position {skip + 1}: its first log-prob is unknown")
+            flat_positions.extend(row * width + k - 1 - skip for k in range(span.start, span.end))
     positions = torch.tensor(flat_positions, dtype=torch.long, device=device)
-    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-    hidden = hidden.last_hidden_state  # [B, T, H]
+    past = None
+    if prefix is not None:
+        past = prefix.cache_for(len(sequences))
+        attention_mask = torch.cat([attention_mask.new_ones(len(sequences), skip), attention_mask], dim=1)
+    hidden = model.get_decoder()(
+        input_ids=input_ids, attention_mask=attention_mask, cache=past, use_cache=past is not None
+    ).last_hidden_state  # [B, T, H]
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)  # [N, H]
     labels = input_ids.reshape(-1).index_select(0, positions + 1)  # [N]
     return selected, labels, counts
@@ -139,14 +176,14 @@ def token_log_probs(
     hidden: torch.Tensor,
     labels: torch.Tensor,
     temperature: float,
-    chunk_size: int = 1024,
+    chunk_size: int = 256,
 ) -> torch.Tensor:
     """``log softmax(head(hidden) / temperature)[labels]`` in fp32, ``chunk_size`` rows at a time. → [N]"""
     with _gathered_head(model) as (weight, bias):
         out = torch.empty(labels.shape[0], dtype=torch.float32, device=weight.device)
         for rows in _chunks(labels.shape[0], chunk_size):
-            logits = _logits(model, hidden[rows], weight, bias, weight.shape[0])
-            out[rows] = selective_log_softmax(logits, labels[rows].to(weight.device), temperature=temperature)
+            logits = _logits(model, hidden[rows], weight, bias, weight.shape[0]).div_(temperature)  # in place: no copy
+            out[rows] = selective_log_softmax(logits, labels[rows].to(weight.device))
     return out
 
 
@@ -157,7 +194,7 @@ def full_kl(
     student: PreTrainedModel,
     student_hidden: torch.Tensor,
     student_temperature: float,
-    chunk_size: int = 1024,
+    chunk_size: int = 256,
 ) -> torch.Tensor:
     """Per-position KL(π_T ‖ π_S) over the vocabulary, in fp32, chunked. → [N]
 

@@ -30,7 +30,14 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlt.formats import FormatConfig, SequenceBuilder, Span, StudentSequence, TeacherSequence
-from rlt.logprobs import check_supported_head, full_kl, micro_batches, span_hidden_states, token_log_probs
+from rlt.logprobs import (
+    SharedPrefix,
+    check_supported_head,
+    full_kl,
+    micro_batches,
+    span_hidden_states,
+    token_log_probs,
+)
 
 
 @dataclass
@@ -62,7 +69,7 @@ class RewardConfig:
         default=16384, metadata={"help": "Padded tokens per forward pass (micro-batch size × longest sequence)."}
     )
     logit_chunk_size: int = field(
-        default=1024, metadata={"help": "Positions projected through the LM head at once (bounds logit memory)."}
+        default=256, metadata={"help": "Positions projected through the LM head at once (bounds logit memory)."}
     )
 
     def __post_init__(self) -> None:
@@ -285,54 +292,84 @@ class RLTReward:
     @torch.no_grad()
     def _score(self, rows: list[_Row]) -> list[RewardTerms]:
         results: list[RewardTerms | None] = [None] * len(rows)
-        lengths = [max(len(r.student.ids), len(r.teacher.ids)) for r in rows]
-        for batch in micro_batches(lengths, self.config.max_batch_tokens):
-            for index, terms in zip(batch, self._score_micro_batch([rows[i] for i in batch])):
-                results[index] = terms
+        for group, prefixes in self._prefix_groups(rows):
+            skip = len(prefixes.student) if prefixes else 0
+            lengths = [max(len(rows[i].student.ids), len(rows[i].teacher.ids)) - skip for i in group]
+            for batch in micro_batches(lengths, self.config.max_batch_tokens):
+                indices = [group[i] for i in batch]
+                for index, terms in zip(indices, self._score_micro_batch([rows[i] for i in indices], prefixes)):
+                    results[index] = terms
         return results
 
-    def _score_micro_batch(self, rows: list[_Row]) -> list[RewardTerms]:
+    def _prefix_groups(self, rows: list[_Row]) -> list[tuple[list[int], _Prefixes | None]]:
+        """Rows grouped by the contexts they share (one prompt's completions), each group with its prefixes.
+
+        A prefix stops one token before the explanation, so that the hidden state predicting the
+        explanation's first token comes out of the per-row pass. Rows alone in their group are
+        batched together without a prefix.
+        """
+        groups: dict[tuple, list[int]] = {}
+        for index, row in enumerate(rows):
+            key = (tuple(row.teacher.ids[: row.teacher.explanation.start - 1]),
+                   tuple(row.student.ids[: row.student.explanation.start - 1]))
+            groups.setdefault(key, []).append(index)
+        singles = [members[0] for members in groups.values() if len(members) == 1]
+        shared = [
+            (members, _Prefixes(SharedPrefix(self.teacher, teacher_prefix), SharedPrefix(self.student, student_prefix)))
+            for (teacher_prefix, student_prefix), members in groups.items() if len(members) > 1
+        ]
+        return ([(singles, None)] if singles else []) + shared
+
+    def _score_micro_batch(self, rows: list[_Row], prefixes: _Prefixes | None) -> list[RewardTerms]:
         cfg = self.config
         hidden, labels, counts = span_hidden_states(
-            self.student, [r.student.ids for r in rows], [[r.student.explanation, r.student.solution] for r in rows]
+            self.student, [r.student.ids for r in rows], [[r.student.explanation, r.student.solution] for r in rows],
+            prefixes.student if prefixes else None,
         )
         student_logps = _split(token_log_probs(self.student, hidden, labels, cfg.student_temperature,
                                                cfg.logit_chunk_size), counts)
+        teacher_prefix = prefixes.teacher if prefixes else None
         if cfg.kl_estimator == "full":
-            kls = self._full_kl(rows, hidden, counts)
+            kls = self._full_kl(rows, hidden, counts, teacher_prefix)
         else:
-            teacher_logps = self._teacher_log_probs(rows)
+            teacher_logps = self._teacher_log_probs(rows, teacher_prefix)
             kls = [t - s_expl for t, (s_expl, _) in zip(teacher_logps, student_logps)]
         return [
             combine_terms(solution_logps, kl, found_end_tag=row.found_end_tag, truncated=row.truncated, config=cfg)
             for row, (_, solution_logps), kl in zip(rows, student_logps, kls)
         ]
 
-    def _teacher_log_probs(self, rows: list[_Row]) -> list[torch.Tensor]:
+    def _teacher_span_hidden(self, rows: list[_Row], prefix: SharedPrefix | None):
+        return span_hidden_states(self.teacher, [r.teacher.ids for r in rows], [[r.teacher.explanation] for r in rows],
+                                  prefix)
+
+    def _teacher_log_probs(self, rows: list[_Row], prefix: SharedPrefix | None) -> list[torch.Tensor]:
         """Teacher log-probs of each explanation: given ones where present, else one forward pass."""
         missing = [r for r in rows if r.teacher_log_probs is None]
         if missing:
-            hidden, labels, counts = span_hidden_states(
-                self.teacher, [r.teacher.ids for r in missing], [[r.teacher.explanation] for r in missing]
-            )
+            hidden, labels, counts = self._teacher_span_hidden(missing, prefix)
             computed = _split(token_log_probs(self.teacher, hidden, labels, self.config.teacher_temperature,
                                               self.config.logit_chunk_size), counts)
             for row, (logps,) in zip(missing, computed):
                 row.teacher_log_probs = logps
         return [r.teacher_log_probs.cpu() for r in rows]
 
-    def _full_kl(self, rows: list[_Row], student_hidden: torch.Tensor, counts: list[list[int]]) -> list[torch.Tensor]:
-        teacher_hidden, _, _ = span_hidden_states(
-            self.teacher, [r.teacher.ids for r in rows], [[r.teacher.explanation] for r in rows]
-        )
+    def _full_kl(self, rows: list[_Row], student_hidden: torch.Tensor, counts: list[list[int]],
+                 prefix: SharedPrefix | None) -> list[torch.Tensor]:
+        teacher_hidden, _, _ = self._teacher_span_hidden(rows, prefix)
         explanation_rows = torch.cat([
-            torch.arange(offset, offset + n_expl)
-            for offset, (n_expl, _) in zip(_offsets(counts), counts)
+            torch.arange(offset, offset + n_expl) for offset, (n_expl, _) in zip(_offsets(counts), counts)
         ]).to(student_hidden.device)
         kl = full_kl(self.teacher, teacher_hidden, self.config.teacher_temperature,
                      self.student, student_hidden.index_select(0, explanation_rows), self.config.student_temperature,
                      self.config.logit_chunk_size)
         return [part for (part,) in _split(kl, [[n_expl] for n_expl, _ in counts])]
+
+
+@dataclass(frozen=True)
+class _Prefixes:
+    teacher: SharedPrefix
+    student: SharedPrefix
 
 
 def _offsets(counts: list[list[int]]) -> list[int]:

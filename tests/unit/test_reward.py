@@ -91,6 +91,28 @@ def test_completion_reward_matches_reference(bpe_tokenizer, teacher, student, re
     assert terms.missing_tag_penalty == (0.0 if finished else -1.0)
 
 
+def test_completions_of_one_prompt_share_its_prefix_and_match_reference(bpe_tokenizer, teacher, student,
+                                                                        reference_models, monkeypatch):
+    """GRPO's case: many completions of one prompt. The prompt runs once; every reward stays exact."""
+    from rlt import logprobs
+
+    prefill_calls = []
+    original = logprobs.SharedPrefix.cache_for
+    monkeypatch.setattr(logprobs.SharedPrefix, "cache_for",
+                        lambda self, n: prefill_calls.append(self._cache is None) or original(self, n))
+    builder = SequenceBuilder(bpe_tokenizer)
+    explanations = ["", "1", "12+30=42.", "Add the tens: 10+30=40, then 2: 42.", "so\n\n42" * 3]
+    config = RewardConfig(max_batch_tokens=40)  # several micro-batches reuse one prefix cache
+    completions = [builder.encode(e + builder.fmt.end_explanation) for e in explanations]
+    terms = RLTReward(teacher, student, bpe_tokenizer, config).score_completions(
+        ["What is 12+30?"] * 5, ["42"] * 5, completions)
+    for completion, t in zip(completions, terms):
+        split = builder.split_completion(completion)
+        _assert_close(t, reference_reward(builder, reference_models, "What is 12+30?", "42",
+                                          split.explanation_ids, True, config))
+    assert prefill_calls.count(True) == 2 and len(prefill_calls) > 2  # one prefill per model, reused
+
+
 def test_batched_equals_one_at_a_time(bpe_tokenizer, teacher, student):
     questions = ["What is 12+30?", "2+2?", "A much longer question about apples and pears, 7*8?"]
     solutions = ["42", "4", "56"]
