@@ -10,13 +10,24 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+from transformers import TrainingArguments
 from trl import TrlParser
 
 
 def parse_command(
-    argv: Sequence[str] | None, dataclass_types: Sequence[type], prog: str, description: str
+    argv: Sequence[str] | None,
+    dataclass_types: Sequence[type],
+    prog: str,
+    description: str,
+    defaults: dict[str, Any] | None = None,
 ) -> tuple[Any, ...]:
+    """Parse ``argv`` into the dataclasses; ``defaults`` replace the dataclasses' own (YAML and flags win)."""
     parser = TrlParser(dataclass_types, prog=f"rlt {prog}", description=description)
+    if any(issubclass(t, TrainingArguments) for t in dataclass_types) and not torch.cuda.is_available():
+        # TRL defaults to bf16, which fails on a CPU-only machine; a config file or flag may still set it.
+        parser.set_defaults(bf16=False)
+    parser.set_defaults(**(defaults or {}))
     return parser.parse_args_and_config(args=list(argv) if argv is not None else None)
 
 

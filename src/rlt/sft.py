@@ -1,0 +1,56 @@
+"""Supervised fine-tuning with TRL's ``SFTTrainer``: the shared core of ``teacher-sft`` and ``student-sft``.
+
+The recipes build their records (:mod:`rlt.records`) and hand them here; this module owns what both
+need: the tokenizer, the trainer, resuming from the last checkpoint, saving, and the run info.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from datasets import Dataset
+from transformers.trainer_utils import get_last_checkpoint
+from trl import SFTConfig, SFTTrainer
+
+from rlt.modeling import load_tokenizer
+from rlt.run_info import write_run_info
+
+logger = logging.getLogger(__name__)
+
+
+def last_checkpoint(output_dir: str) -> str | None:
+    """The newest ``checkpoint-N`` folder of ``output_dir``, if any."""
+    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+
+
+def train_sft(model: str, records: list[dict], training: SFTConfig, resume: bool, command: str,
+              **configs: object) -> SFTTrainer:
+    """Fine-tune ``model`` (a folder or hub name) on ``records`` and save it to ``training.output_dir``.
+
+    With ``resume``, training continues from the last checkpoint in ``output_dir`` (a killed run loses
+    at most ``save_steps`` steps); without one, it starts afresh.
+    """
+    if is_main_process():
+        write_run_info(Path(training.output_dir) / "rlt_run.json", command, training=training.to_dict(), **configs)
+    trainer = SFTTrainer(model=model, args=training, train_dataset=Dataset.from_list(records),
+                         processing_class=load_tokenizer(model))
+    kept = len(trainer.train_dataset)
+    if kept == 0:
+        raise ValueError(f"no record has a target token within max_length={training.max_length} tokens: the "
+                         "prompts are longer than that (a long system prompt?); raise --max_length.")
+    if kept < len(records):
+        logger.warning("%d of %d records were dropped: no target token within max_length=%d",
+                       len(records) - kept, len(records), training.max_length)
+    checkpoint = last_checkpoint(training.output_dir) if resume else None
+    if resume:
+        logger.info("resuming from %s", checkpoint or "the start (no checkpoint yet)")
+    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(training.output_dir)
+    return trainer
+
+
+def is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process

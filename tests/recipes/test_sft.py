@@ -1,0 +1,82 @@
+"""`rlt teacher-sft` and `rlt student-sft` on a tiny local model: records, masks, saving, resuming."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from transformers import AutoModelForCausalLM
+
+from rlt.cli import main as rlt
+from rlt.data import DataError, Example
+from rlt.formats import FormatConfig
+from rlt.records import student_records, teacher_records
+
+EXAMPLES = [Example(f"What is {a}+{b}+{c}?", str(a + b + c), f"{a}+{b}={a + b}, {a + b}+{c}={a + b + c}")
+            for a, b, c in [(12, 30, 41), (55, 17, 23), (90, 11, 64), (33, 33, 33)] * 8]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, char_tokenizer):
+    from rlt.toy import build_causal_lm
+
+    root = tmp_path_factory.mktemp("sft")
+    build_causal_lm(char_tokenizer, "tiny", seed=0).save_pretrained(root / "base")
+    char_tokenizer.save_pretrained(root / "base")
+    (root / "train.jsonl").write_text("".join(json.dumps(e.to_dict()) + "\n" for e in EXAMPLES))
+    return root
+
+
+def test_teacher_records_put_the_explanation_in_the_completion(char_tokenizer):
+    fmt = FormatConfig(teacher_system_prompt="Explain.")
+    [record] = teacher_records(EXAMPLES[:1], char_tokenizer, fmt)
+    assert record["prompt"].endswith("<|begin_of_solution|>83<|end_of_solution|>\n\n<|begin_of_explanation|>")
+    assert record["completion"] == "12+30=42, 42+41=83<|end_of_explanation|><|im_end|>"
+
+
+def test_student_records_are_the_reward_students_chat():
+    fmt = FormatConfig(student_system_prompt="Think.")
+    [record] = student_records(EXAMPLES[:1], fmt)
+    assert record["messages"][0] == {"role": "system", "content": "Think."}
+    assert record["messages"][2]["content"] == fmt.student_answer("12+30=42, 42+41=83", "83")
+
+
+def test_records_without_a_trace_name_the_row():
+    with pytest.raises(DataError, match="train.jsonl row 2: no reasoning trace"):
+        student_records([EXAMPLES[0], Example("q", "s")], FormatConfig(), source="train.jsonl")
+
+
+def _sft(command, workspace, out, *extra):
+    return rlt([command, "--model", str(workspace / "base"), "--dataset", str(workspace / "train.jsonl"),
+                "--output_dir", str(out), "--per_device_train_batch_size", "8", "--learning_rate", "3e-3",
+                "--report_to", "none", "--save_steps", "3", "--teacher_system_prompt", "Explain.",
+                "--student_system_prompt", "Think.", *extra])
+
+
+@pytest.mark.parametrize("command", ["teacher-sft", "student-sft"])
+def test_sft_trains_saves_and_resumes(command, workspace, tmp_path, caplog):
+    out = tmp_path / "model"
+    assert _sft(command, workspace, out, "--max_steps", "3") == 0
+    assert AutoModelForCausalLM.from_pretrained(out) is not None
+    info = json.loads((out / "rlt_run.json").read_text())
+    assert info["command"] == command and info["config"]["training"]["bf16"] is False  # CPU default
+    # A longer run restarted with --resume continues from step 3 instead of starting again.
+    with caplog.at_level("INFO", logger="rlt.sft"):
+        _sft(command, workspace, out, "--max_steps", "6", "--resume", "true")
+    assert f"resuming from {out / 'checkpoint-3'}" in caplog.text
+    state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+
+
+def test_prompts_longer_than_max_length_are_a_clear_error(workspace, tmp_path):
+    with pytest.raises(ValueError, match="raise --max_length"):
+        _sft("teacher-sft", workspace, tmp_path / "m", "--max_steps", "1", "--max_length", "20")
+
+
+def test_student_loss_is_on_the_answer_only(workspace, char_tokenizer):
+    """TRL's assistant mask from our template covers exactly the assistant turn."""
+    fmt = FormatConfig(student_system_prompt="Think.")
+    [record] = student_records(EXAMPLES[:1], fmt)
+    out = char_tokenizer.apply_chat_template(record["messages"], return_assistant_tokens_mask=True, return_dict=True)
+    answer_ids = [i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m]
+    assert char_tokenizer.decode(answer_ids) == fmt.student_answer("12+30=42, 42+41=83", "83") + "<|im_end|>"
