@@ -49,3 +49,11 @@ def student(bpe_tokenizer):
     from rlt.toy import build_causal_lm
 
     return build_causal_lm(bpe_tokenizer, "tiny", seed=2).eval()
+
+
+@pytest.fixture(scope="session")
+def toy_world(tmp_path_factory):
+    """A small toy world (400 train and 100 held-out questions, tiny base model), built once per session."""
+    from rlt.toy.world import ToyWorldConfig, build_toy_world
+
+    return build_toy_world(tmp_path_factory.mktemp("toy_world"), ToyWorldConfig(n_train=400, n_heldout=100))

@@ -10,7 +10,11 @@ import importlib
 import sys
 
 COMMANDS = {
+    "teacher-sft": ("rlt.recipes.teacher_sft", "Warm up a teacher: SFT on the teacher format (loss on explanations)."),
+    "teacher-rl": ("rlt.recipes.teacher_rl", "Train a teacher with GRPO on the RLT reward (frozen student judge)."),
+    "student-sft": ("rlt.recipes.student_sft", "Distil a student: SFT on question → thought + solution records."),
     "score": ("rlt.recipes.score", "Score explanations with the RLT reward (per row, or best-of-k)."),
+    "toy": ("rlt.recipes.toy", "Build the offline toy world (tiny models, synthetic task)."),
 }
 
 

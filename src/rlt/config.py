@@ -25,8 +25,9 @@ def parse_command(
     """Parse ``argv`` into the dataclasses; ``defaults`` replace the dataclasses' own (YAML and flags win)."""
     parser = TrlParser(dataclass_types, prog=f"rlt {prog}", description=description)
     if any(issubclass(t, TrainingArguments) for t in dataclass_types) and not torch.cuda.is_available():
-        # TRL defaults to bf16, which fails on a CPU-only machine; a config file or flag may still set it.
-        parser.set_defaults(bf16=False)
+        # TRL defaults to bf16, which fails on a CPU-only machine, and to gradient checkpointing, which buys
+        # nothing for CPU-sized models and warns; a config file or flag may still set either.
+        parser.set_defaults(bf16=False, gradient_checkpointing=False)
     parser.set_defaults(**(defaults or {}))
     return parser.parse_args_and_config(args=list(argv) if argv is not None else None)
 

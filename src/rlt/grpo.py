@@ -1,0 +1,63 @@
+"""GRPO on the RLT reward: TRL's ``GRPOTrainer`` with a frozen student prepared like its reference model.
+
+The reward needs two models TRL does not know about as such: the live policy (the teacher, whose
+log-probs at the sampling temperature enter δ) and a frozen student. The student is prepared exactly
+as TRL prepares its reference model — DeepSpeed (ZeRO-3 sharding/offload), FSDP, or plain device
+placement in eval mode — and never receives gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from trl import GRPOConfig, GRPOTrainer
+from trl.models import prepare_deepspeed, prepare_fsdp
+
+from rlt.formats import FormatConfig
+from rlt.reward import RewardConfig, RLTReward
+
+
+def _unwrap(model: Any) -> PreTrainedModel:
+    """The module under a DeepSpeed/DDP wrapper (the reward calls its decoder and head directly)."""
+    return getattr(model, "module", model)
+
+
+class RLTGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` whose reward is the RLT reward of ``student`` judging the policy's explanations.
+
+    The training dataset must carry ``prompt`` (the teacher prompt text), ``question`` and ``solution``.
+    """
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel,
+        student: PreTrainedModel,
+        args: GRPOConfig,
+        processing_class: PreTrainedTokenizerBase,
+        reward_config: RewardConfig,
+        format_config: FormatConfig,
+        student_tokenizer: PreTrainedTokenizerBase | None = None,
+        **kwargs: Any,
+    ):
+        if reward_config.teacher_temperature != args.temperature:
+            raise ValueError(
+                f"teacher_temperature={reward_config.teacher_temperature} but the policy samples at "
+                f"temperature={args.temperature}: the reward's teacher log-probs must use the sampling temperature."
+            )
+        super().__init__(model=model, reward_funcs=[self.rlt_reward], args=args,
+                         processing_class=processing_class, **kwargs)
+        student.eval().requires_grad_(False)
+        if self.is_deepspeed_enabled:
+            student = prepare_deepspeed(student, self.accelerator)
+        elif self.is_fsdp_enabled:
+            student = prepare_fsdp(student, self.accelerator)
+        else:
+            student = self.accelerator.prepare_model(student, evaluation_mode=True)
+        self.student = student
+        self.reward = RLTReward(_unwrap(self.model), _unwrap(student), processing_class, reward_config,
+                                format_config, student_tokenizer)
+
+    def rlt_reward(self, **kwargs: Any) -> list[float]:
+        """The reward function TRL calls (named ``rlt_reward`` in its metrics)."""
+        return self.reward(**kwargs)

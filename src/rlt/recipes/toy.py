@@ -1,0 +1,44 @@
+"""``rlt toy init``: build the offline toy world (tiny models, synthetic addition task).
+
+    rlt toy init --output DIR [--operands 3 --low 10 --high 99 --n_train 4000 --n_heldout 500
+                              --model_size tiny --seed 0] [--config configs/toy/world.yaml]
+
+Writes a base model (char tokenizer + untrained Qwen2) and the task's data files into DIR (see
+:mod:`rlt.toy.world`); running it again with the same settings reuses the world already there.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rlt.config import parse_command, setup_logging
+from rlt.toy.world import ToyWorldConfig, ToyWorldError, build_toy_world
+
+USAGE = "usage: rlt toy init --output DIR [--config FILE.yaml] [--key value ...]"
+SUBCOMMANDS = ("init",)
+
+
+@dataclass
+class ToyInitArguments:
+    output: str = field(metadata={"help": "Folder to build the toy world in (reused if it already holds it)."})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if not argv or argv[0] not in SUBCOMMANDS:
+        got = f"unknown subcommand {argv[0]!r}" if argv else "missing subcommand"
+        print(f"rlt toy: {got} (subcommands: {', '.join(SUBCOMMANDS)})\n{USAGE}", file=sys.stderr)
+        return 2
+    setup_logging()
+    args, config = parse_command(argv[1:], [ToyInitArguments, ToyWorldConfig], "toy init",
+                                 __doc__.split("\n\n")[0])
+    try:
+        build_toy_world(args.output, config)
+    except ToyWorldError as error:
+        raise SystemExit(f"rlt toy init: {error}") from None
+    return 0

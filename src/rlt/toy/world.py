@@ -1,0 +1,217 @@
+"""The toy world: everything an RLT pipeline needs, built offline in seconds on a CPU.
+
+``build_toy_world(folder, config)`` writes::
+
+    base_model/                     char tokenizer + untrained Qwen2 (AutoTokenizer / AutoModelForCausalLM)
+    data/train.jsonl                question, solution, reasoning_trace (gold)
+    data/heldout.jsonl              the same for held-out questions (never in train)
+    data/teacher_warmup.jsonl       the teacher's SFT rows: half gold, half corrupted traces, with kind
+    data/answer_only.jsonl          student rows with an empty trace (the "answer only" bound)
+    data/explanations_by_kind.jsonl question, solution, explanation, kind: gold and every corruption
+                                    for up to 100 held-out questions (ground truth for the reward)
+    world.json                      the config and the file list, written last
+
+Every file is a function of the config alone, so a world is rebuilt identically from its
+``world.json``, and a folder that already holds the world asked for is reused as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rlt.data import Example, write_jsonl
+from rlt.toy.models import MODEL_SIZES, build_causal_lm, save_model_and_tokenizer
+from rlt.toy.task import (
+    CORRUPTIONS,
+    GOLD,
+    AdditionTask,
+    answer_only_rows,
+    corrupt,
+    gold_explanation,
+    numbers_of,
+    teacher_warmup_rows,
+)
+from rlt.toy.tokenizer import build_char_tokenizer
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "world.json"
+WARMUP_GOLD_FRACTION = 0.5
+KIND_QUESTIONS = 100
+FILES = {
+    "base_model": "base_model",
+    "train": "data/train.jsonl",
+    "heldout": "data/heldout.jsonl",
+    "teacher_warmup": "data/teacher_warmup.jsonl",
+    "answer_only": "data/answer_only.jsonl",
+    "explanations_by_kind": "data/explanations_by_kind.jsonl",
+}
+# What a build writes at the top of its folder: anything else there means the folder is not ours.
+_OWN_ENTRIES = {MANIFEST, *(path.split("/")[0] for path in FILES.values())}
+
+
+class ToyWorldError(ValueError):
+    """The output folder holds something other than the world asked for."""
+
+
+@dataclass
+class ToyWorldConfig:
+    """What a toy world is made of; the task fields are those of :class:`rlt.toy.task.AdditionTask`."""
+
+    operands: int = field(default=3, metadata={"help": "Numbers added in each question (at least 2)."})
+    low: int = field(default=10, metadata={"help": "Smallest operand."})
+    high: int = field(default=99, metadata={"help": "Largest operand."})
+    n_train: int = field(default=4000, metadata={"help": "Training questions."})
+    n_heldout: int = field(default=500, metadata={"help": "Held-out questions (never among the training ones)."})
+    model_size: str = field(default="tiny", metadata={"help": f"Base model preset: {', '.join(MODEL_SIZES)}."})
+    seed: int = field(default=0, metadata={"help": "Seeds the splits, the corruptions and the initial weights."})
+
+    def __post_init__(self) -> None:
+        if self.model_size not in MODEL_SIZES:
+            raise ValueError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {self.model_size!r}")
+        self.task()  # invalid task fields fail here, when the config is made, not midway through a build
+
+    def task(self) -> AdditionTask:
+        return AdditionTask(operands=self.operands, low=self.low, high=self.high, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class ToyWorld:
+    """A built world: its config and the path of every file."""
+
+    root: Path
+    config: ToyWorldConfig
+
+    def _path(self, name: str) -> Path:
+        return self.root / FILES[name]
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def base_model(self) -> Path:
+        return self._path("base_model")
+
+    @property
+    def train(self) -> Path:
+        return self._path("train")
+
+    @property
+    def heldout(self) -> Path:
+        return self._path("heldout")
+
+    @property
+    def teacher_warmup(self) -> Path:
+        return self._path("teacher_warmup")
+
+    @property
+    def answer_only(self) -> Path:
+        return self._path("answer_only")
+
+    @property
+    def explanations_by_kind(self) -> Path:
+        return self._path("explanations_by_kind")
+
+    def is_complete(self) -> bool:
+        return self.manifest.is_file() and all(self._path(name).exists() for name in FILES)
+
+
+def _rng(config: ToyWorldConfig, purpose: str) -> random.Random:
+    """A generator per purpose, so that changing how one file is drawn leaves the others unchanged."""
+    return random.Random(f"rlt-toy-world:{purpose}:{config.seed}")
+
+
+def explanations_by_kind_rows(heldout: Sequence[Example], rng: random.Random) -> list[dict]:
+    """For each question, one row per kind (gold, then every corruption), in that order."""
+    rows = []
+    for example in heldout:
+        numbers = numbers_of(example.question)
+        for kind in (GOLD, *CORRUPTIONS):
+            explanation = gold_explanation(numbers) if kind == GOLD else corrupt(numbers, kind, rng)
+            rows.append({"question": example.question, "solution": example.solution,
+                         "explanation": explanation, "kind": kind})
+    return rows
+
+
+def _is_own(name: str) -> bool:
+    """Whether a build writes ``name`` at the top of its folder (a ``.world.json.*.tmp`` is the manifest
+    of a killed build, caught while being written)."""
+    return name in _OWN_ENTRIES or name.startswith(f".{MANIFEST}.")
+
+
+def _existing(root: Path, config: ToyWorldConfig) -> ToyWorld | None:
+    """The world already in ``root`` if it is the one asked for; None if ``root`` is free to build in."""
+    manifest = root / MANIFEST
+    if manifest.is_file():
+        found = json.loads(manifest.read_text())["config"]
+        wanted = asdict(config)
+        if found != wanted:
+            changes = ", ".join(f"{k}: {found.get(k)!r} there, {v!r} asked" for k, v in wanted.items()
+                                if found.get(k) != v)
+            raise ToyWorldError(f"{root} holds a toy world with another config ({changes}); "
+                                "choose another folder or delete it")
+        world = ToyWorld(root, config)
+        if world.is_complete():
+            return world
+        logger.warning("%s: toy world with files missing; rebuilding it", root)
+        return None
+    strangers = sorted(p.name for p in root.iterdir() if not _is_own(p.name)) if root.is_dir() else []
+    if strangers:
+        raise ToyWorldError(f"{root} is not empty and holds no toy world ({', '.join(strangers[:5])}); "
+                            "choose an empty or new folder")
+    return None  # new, empty, or an interrupted build (only our own files): build over it
+
+
+def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) -> ToyWorld:
+    """Build the world ``config`` describes in ``output``, or return it if it is already there.
+
+    Raises :class:`ToyWorldError` when ``output`` holds a world with another config, or files that are
+    not a toy world's. ``world.json`` is written last: a folder without it is an unfinished build,
+    which a new call completes.
+    """
+    config = config or ToyWorldConfig()
+    root = Path(output)
+    world = _existing(root, config)
+    if world is not None:
+        logger.info("%s already holds this toy world; nothing to do", root)
+        return world
+    world = ToyWorld(root, config)
+    train, heldout = config.task().splits(config.n_train, config.n_heldout)  # fails fast on impossible sizes
+    root.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = build_char_tokenizer()
+    model = build_causal_lm(tokenizer, config.model_size, seed=config.seed)
+    save_model_and_tokenizer(model, tokenizer, world.base_model)
+    logger.info("wrote %s: %s Qwen2 model (%d parameters), char tokenizer (%d tokens)",
+                world.base_model, config.model_size, model.num_parameters(), len(tokenizer))
+
+    warmup = teacher_warmup_rows(train, WARMUP_GOLD_FRACTION, rng=_rng(config, "warmup"))
+    by_kind = explanations_by_kind_rows(heldout[:KIND_QUESTIONS], _rng(config, "explanations"))
+    data = {
+        "train": [e.to_dict() for e in train],
+        "heldout": [e.to_dict() for e in heldout],
+        "teacher_warmup": warmup,
+        "answer_only": answer_only_rows(train),
+        "explanations_by_kind": by_kind,
+    }
+    for name, rows in data.items():
+        write_jsonl(world._path(name), rows)
+        logger.info("wrote %s: %d rows", world._path(name), len(rows))
+
+    manifest = {"config": asdict(config), "files": FILES, "rows": {name: len(rows) for name, rows in data.items()}}
+    temporary = world.manifest.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(temporary, world.manifest)
+    logger.info("wrote %s", world.manifest)
+    return world
+
+
+__all__ = ["ToyWorld", "ToyWorldConfig", "ToyWorldError", "build_toy_world", "explanations_by_kind_rows"]

@@ -1,0 +1,103 @@
+"""`rlt teacher-rl` on tiny local models: a few GRPO steps, killing and resuming, two processes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rlt.cli import main as rlt
+
+ROWS = [{"question": f"What is {a}+{b}?", "solution": str(a + b)} for a in (12, 25, 47, 63) for b in (19, 38)]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, char_tokenizer):
+    from rlt.toy import build_causal_lm
+
+    root = tmp_path_factory.mktemp("rl")
+    for name, seed in (("teacher", 1), ("student", 2)):
+        build_causal_lm(char_tokenizer, "tiny", seed=seed).save_pretrained(root / name)
+        char_tokenizer.save_pretrained(root / name)
+    (root / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    return root
+
+
+def _args(workspace, out, *extra):
+    return ["teacher-rl", "--model", str(workspace / "teacher"), "--student", str(workspace / "student"),
+            "--dataset", str(workspace / "rows.jsonl"), "--output_dir", str(out),
+            "--per_device_train_batch_size", "8", "--num_generations", "4", "--max_completion_length", "12",
+            "--teacher_system_prompt", "Explain.", "--student_system_prompt", "Think.", "--report_to", "none",
+            "--logging_steps", "1", "--save_steps", "2", "--learning_rate", "1e-3", *extra]
+
+
+def test_grpo_steps_log_every_term_and_checkpoint(workspace, tmp_path):
+    out = tmp_path / "rl"
+    assert rlt(_args(workspace, out, "--max_steps", "2")) == 0
+    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [entry for entry in logs if "rlt/reward" in entry]
+    assert [entry["step"] for entry in steps] == [1, 2]
+    for entry in steps:
+        for term in ("reward", "r_ss", "r_kl", "missing_tag_penalty", "kl_mean", "kl_max", "solution_log_prob_min"):
+            assert math.isfinite(entry[f"rlt/{term}"])
+        assert entry["rewards/rlt_reward/mean"] == pytest.approx(entry["rlt/reward"], abs=1e-4)
+    assert (out / "checkpoint-2" / "trainer_state.json").exists()
+    samples = list((out / "completions").glob("*.parquet"))
+    assert samples, "explanation samples with their reward terms are saved while training"
+    import pandas as pd
+
+    table = pd.read_parquet(samples[0])
+    assert {"completion", "rlt/r_ss", "rlt/r_kl"} <= set(table.columns)
+    info = json.loads((out / "rlt_run.json").read_text())
+    assert info["config"]["reward"]["teacher_temperature"] == info["config"]["training"]["temperature"] == 0.7
+
+
+def test_a_killed_run_resumes_from_its_checkpoint(workspace, tmp_path, caplog):
+    out = tmp_path / "rl"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "rlt.cli", *_args(workspace, out, "--max_steps", "500")],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not (out / "checkpoint-2" / "trainer_state.json").exists():
+            assert process.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+            time.sleep(0.2)
+        time.sleep(0.5)  # let the checkpoint's files finish
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    saved = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*")
+                if (p / "trainer_state.json").exists())
+    with caplog.at_level("INFO", logger="rlt.recipes.teacher_rl"):
+        rlt(_args(workspace, out, "--max_steps", str(saved + 2), "--resume", "true"))
+    assert f"checkpoint-{saved}" in caplog.text
+    state = json.loads((out / f"checkpoint-{saved + 2}" / "trainer_state.json").read_text())
+    assert state["global_step"] == saved + 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["teacher-rl", "teacher-sft"])
+def test_two_processes_finish_cleanly(command, workspace, tmp_path):
+    out = tmp_path / command
+    if command == "teacher-rl":
+        args = _args(workspace, out, "--max_steps", "2")
+    else:
+        dataset = tmp_path / "traces.jsonl"
+        dataset.write_text("".join(json.dumps({**r, "reasoning_trace": r["question"][8:-1]}) + "\n" for r in ROWS))
+        args = ["teacher-sft", "--model", str(workspace / "teacher"), "--dataset", str(dataset), "--output_dir",
+                str(out), "--max_steps", "2", "--per_device_train_batch_size", "4", "--report_to", "none",
+                "--teacher_system_prompt", "Explain."]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    result = subprocess.run(
+        [*torchrun, "-m", "rlt.cli", *args],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "abort" not in result.stderr.lower()
+    assert (out / "model.safetensors").exists()

@@ -1,0 +1,74 @@
+"""`rlt toy init` end to end: the files it writes, reuse of an existing world, refusals, usage errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rlt.cli import main as rlt
+from rlt.toy.task import CORRUPTIONS
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "toy" / "world.yaml"
+DATA_FILES = ("train", "heldout", "teacher_warmup", "answer_only", "explanations_by_kind")
+
+
+def _init(output, *extra):
+    return rlt(["toy", "init", "--output", str(output), "--n_train", "200", "--n_heldout", "50", *extra])
+
+
+def _lines(path):
+    return path.read_text().splitlines()
+
+
+def test_init_writes_the_world(tmp_path):
+    out = tmp_path / "world"
+    assert _init(out) == 0
+    rows = {name: _lines(out / "data" / f"{name}.jsonl") for name in DATA_FILES}
+    assert {name: len(lines) for name, lines in rows.items()} == {
+        "train": 200, "heldout": 50, "teacher_warmup": 200, "answer_only": 200,
+        "explanations_by_kind": 50 * (1 + len(CORRUPTIONS))}
+    assert json.loads(rows["train"][0]).keys() == {"question", "solution", "reasoning_trace"}
+    assert {json.loads(line)["kind"] for line in rows["explanations_by_kind"]} == {"gold", *CORRUPTIONS}
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
+        assert (out / "base_model" / name).is_file()
+    manifest = json.loads((out / "world.json").read_text())
+    assert manifest["config"] == {"operands": 3, "low": 10, "high": 99, "n_train": 200, "n_heldout": 50,
+                                  "model_size": "tiny", "seed": 0}
+    assert manifest["rows"]["heldout"] == 50
+
+
+def test_init_again_reuses_the_world(tmp_path):
+    out = tmp_path / "world"
+    assert _init(out) == 0
+    written = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert _init(out) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == written
+
+
+def test_init_refuses_a_world_with_another_config(tmp_path):
+    assert _init(tmp_path) == 0
+    with pytest.raises(SystemExit, match=r"rlt toy init: .* another config \(seed: 0 there, 1 asked\)"):
+        _init(tmp_path, "--seed", "1")
+
+
+def test_init_reads_a_yaml_config(tmp_path):
+    out = tmp_path / "world"
+    assert rlt(["toy", "init", "--config", str(CONFIG), "--output", str(out),
+                "--n_train", "30", "--n_heldout", "10", "--operands", "2"]) == 0
+    config = json.loads((out / "world.json").read_text())["config"]
+    assert config == {"operands": 2, "low": 10, "high": 99, "n_train": 30, "n_heldout": 10,
+                      "model_size": "tiny", "seed": 0}
+
+
+@pytest.mark.parametrize("argv", [["toy"], ["toy", "build", "--output", "x"], ["toy", "--output", "x"]])
+def test_a_missing_or_unknown_subcommand_is_a_usage_error(argv, capsys):
+    assert rlt(argv) == 2
+    assert "usage: rlt toy init" in capsys.readouterr().err
+
+
+def test_init_requires_an_output(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        rlt(["toy", "init"])
+    assert exit_info.value.code == 2 and "--output" in capsys.readouterr().err
