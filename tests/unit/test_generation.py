@@ -1,0 +1,218 @@
+"""Batched generation: padding correctness against a plain loop, seeding, ordering, stopping, chat prompts."""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+import pytest
+import torch
+
+from rlt.formats import FormatConfig, SequenceBuilder
+from rlt.generation import Generation, SamplingConfig, chat_prompts, generate, generate_vllm
+
+# Different lengths, so that a batch holds left padding.
+PROMPTS = [
+    "<|im_start|>user\nWhat is 12 plus 30?<|im_end|>\n<|im_start|>assistant\n",
+    "The answer is",
+    "<|im_start|>user\nNatalia sold clips to 48 of her friends in April, and then she sold half as many.<|im_end|>\n",
+]
+
+
+def reference_greedy(model, tokenizer, prompt: str, max_new_tokens: int, stop_ids: set[int]) -> tuple[list[int], bool]:
+    """Argmax one token at a time over the full, unpadded sequence (no cache)."""
+    ids = tokenizer.encode(prompt, add_special_tokens=False)
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(torch.tensor([ids + new])).logits[0, -1]
+            new.append(int(logits.argmax()))
+            if new[-1] in stop_ids:
+                return new, True
+    return new, False
+
+
+def greedy(max_new_tokens: int = 8, **kwargs) -> SamplingConfig:
+    return SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0, **kwargs)
+
+
+def test_greedy_batched_equals_the_plain_loop(teacher, bpe_tokenizer):
+    generations = generate(teacher, bpe_tokenizer, PROMPTS, greedy(batch_size=3))
+    assert [(g.prompt_index, g.sample_index) for g in generations] == [(0, 0), (1, 0), (2, 0)]
+    for generation, prompt in zip(generations, PROMPTS):
+        expected, finished = reference_greedy(teacher, bpe_tokenizer, prompt, 8, {bpe_tokenizer.eos_token_id})
+        if finished:
+            expected = expected[:-1]
+        assert generation.token_ids == expected
+        assert generation.finished is finished
+        assert generation.text == bpe_tokenizer.decode(expected, skip_special_tokens=False)
+    # Batching does not change greedy results.
+    assert generate(teacher, bpe_tokenizer, PROMPTS, greedy(batch_size=1)) == generations
+
+
+def test_max_new_tokens_is_respected_and_not_finished(teacher, bpe_tokenizer):
+    for generation, prompt in zip(generate(teacher, bpe_tokenizer, PROMPTS, greedy(5)), PROMPTS):
+        _, hit_eos = reference_greedy(teacher, bpe_tokenizer, prompt, 5, {bpe_tokenizer.eos_token_id})
+        assert not hit_eos  # the premise of this test
+        assert len(generation.token_ids) == 5 and generation.finished is False
+
+
+def test_stop_token_ids_stop_and_are_kept(teacher, bpe_tokenizer):
+    full = generate(teacher, bpe_tokenizer, PROMPTS, greedy(10))
+    stop = full[0].token_ids[3]
+    cut = full[0].token_ids.index(stop) + 1
+    stopped = generate(teacher, bpe_tokenizer, PROMPTS, greedy(10), stop_token_ids=[stop])
+    assert stopped[0].token_ids == full[0].token_ids[:cut] and stopped[0].finished
+    assert stopped[0].text == bpe_tokenizer.decode(full[0].token_ids[:cut], skip_special_tokens=False)
+    for before, after in zip(full[1:], stopped[1:]):  # other rows stop at their own first `stop`, if any
+        ids = before.token_ids
+        expected = ids[: ids.index(stop) + 1] if stop in ids else ids
+        assert after.token_ids == expected and after.finished is (stop in before.token_ids)
+
+
+def test_eos_stops_and_is_stripped(teacher, bpe_tokenizer):
+    full = generate(teacher, bpe_tokenizer, PROMPTS, greedy(10))
+    # A token that the greedy path emits after some other tokens, made the EOS.
+    row, eos = next((r, t) for r, g in enumerate(full) for k, t in enumerate(g.token_ids) if g.token_ids.index(t) > 0)
+    tokenizer = copy.deepcopy(bpe_tokenizer)
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos)
+    assert tokenizer.eos_token_id == eos
+    stopped = generate(teacher, tokenizer, PROMPTS, greedy(10))
+    for before, after in zip(full, stopped):
+        if eos in before.token_ids:
+            expected = before.token_ids[: before.token_ids.index(eos)]
+            assert after.finished and after.token_ids == expected
+            assert after.text == bpe_tokenizer.decode(expected, skip_special_tokens=False)
+        else:  # shorter rows of the batch were padded: nothing of it shows
+            assert not after.finished and after.token_ids == before.token_ids
+    assert stopped[row].finished and stopped[row].token_ids
+
+
+def test_sampling_is_reproducible_and_leaves_the_global_rng_alone(teacher, bpe_tokenizer):
+    config = SamplingConfig(max_new_tokens=12, temperature=1.0, top_p=0.95, seed=3, batch_size=2)
+    state = torch.get_rng_state()
+    first = generate(teacher, bpe_tokenizer, PROMPTS, config)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert generate(teacher, bpe_tokenizer, PROMPTS, config) == first
+    other = generate(teacher, bpe_tokenizer, PROMPTS, SamplingConfig(**{**vars(config), "seed": 4}))
+    assert [g.token_ids for g in other] != [g.token_ids for g in first]
+
+
+def test_num_samples_order_and_diversity(teacher, bpe_tokenizer):
+    config = SamplingConfig(max_new_tokens=6, temperature=1.0, num_samples=3, batch_size=2)
+    generations = generate(teacher, bpe_tokenizer, PROMPTS, config)
+    assert [(g.prompt_index, g.sample_index) for g in generations] == [(p, s) for p in range(3) for s in range(3)]
+    assert len({tuple(g.token_ids) for g in generations[:3]}) > 1
+    # Greedy: num_samples copies of the one greedy completion.
+    copies = generate(teacher, bpe_tokenizer, PROMPTS[:2], greedy(6, num_samples=2))
+    assert [(g.prompt_index, g.sample_index) for g in copies] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert copies[0].token_ids == copies[1].token_ids and copies[2].token_ids == copies[3].token_ids
+    assert copies[0].token_ids is not copies[1].token_ids
+
+
+def test_on_batch_sees_every_batch_in_order(teacher, bpe_tokenizer):
+    prompts = [*PROMPTS, "Hi", "What is 2 plus 2?"]
+    batches: list[list[Generation]] = []
+    generations = generate(teacher, bpe_tokenizer, prompts, greedy(4, batch_size=2, num_samples=2),
+                           on_batch=batches.append)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    for batch in batches:
+        keys = [(g.prompt_index, g.sample_index) for g in batch]
+        assert keys == sorted(keys)
+    flat = sorted((g for b in batches for g in b), key=lambda g: (g.prompt_index, g.sample_index))
+    assert flat == generations
+    lengths = [len(bpe_tokenizer.encode(p, add_special_tokens=False)) for p in prompts]
+    assert lengths.index(max(lengths)) in {g.prompt_index for g in batches[0]}  # longest first
+
+
+def test_tokenizer_and_model_state_restored(teacher, bpe_tokenizer):
+    side, model_config = bpe_tokenizer.padding_side, teacher.generation_config
+    bpe_tokenizer.padding_side = "right"
+    teacher.train()
+    try:
+        generate(teacher, bpe_tokenizer, PROMPTS, greedy(2))
+        assert bpe_tokenizer.padding_side == "right"
+        assert teacher.training
+        assert teacher.generation_config is model_config
+    finally:
+        bpe_tokenizer.padding_side = side
+        teacher.eval()
+
+
+def test_edge_cases(teacher, bpe_tokenizer):
+    assert generate(teacher, bpe_tokenizer, [], greedy()) == []
+    with pytest.raises(ValueError, match="Prompt 1 is empty"):
+        generate(teacher, bpe_tokenizer, ["a", ""], greedy())
+    with pytest.raises(ValueError, match="generate_vllm"):
+        generate(teacher, bpe_tokenizer, PROMPTS, SamplingConfig(backend="vllm"))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"temperature": -0.1}, {"temperature": float("nan")}, {"top_p": 0.0}, {"top_p": 1.5},
+    {"max_new_tokens": 0}, {"num_samples": -1}, {"batch_size": 0}, {"batch_size": 2.5}, {"backend": "sglang"},
+])
+def test_sampling_config_validation(kwargs):
+    with pytest.raises(ValueError):
+        SamplingConfig(**kwargs)
+
+
+def test_sampling_config_parses_from_the_command_line():
+    from rlt.config import parse_command
+
+    (config,) = parse_command(["--temperature", "0", "--num_samples", "4", "--backend", "vllm"],
+                              [SamplingConfig], "test", "test")
+    assert (config.temperature, config.num_samples, config.backend, config.top_p) == (0.0, 4, "vllm", 1.0)
+    assert config.greedy
+
+
+def test_chat_prompts(bpe_tokenizer):
+    fmt = FormatConfig()
+    builder = SequenceBuilder(bpe_tokenizer, fmt)
+    question, solution = "What is 2 plus 3?", "5"
+    (teacher_prompt,) = chat_prompts(bpe_tokenizer, [fmt.teacher_messages(question, solution)],
+                                     continue_final_message=True)
+    assert teacher_prompt == builder.teacher_prompt(question, solution)
+    assert teacher_prompt.endswith(fmt.begin_explanation)
+    student_chat = fmt.student_messages(question, "e", solution)[:2]
+    prompts = chat_prompts(bpe_tokenizer, [student_chat, student_chat[1:]])
+    assert len(prompts) == 2 and all(p.endswith("<|im_start|>assistant\n") for p in prompts)
+    assert prompts[0].startswith("<|im_start|>system\n" + fmt.student_system_prompt)
+
+
+def test_vllm_missing_gives_the_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(ImportError, match=r"pip install 'rlt\[vllm\]'"):
+        generate_vllm("some/model", ["a"], SamplingConfig())
+
+
+def test_vllm_outputs_map_to_generations(monkeypatch, bpe_tokenizer):
+    """A stand-in for vllm (not installed here): the mapping of its outputs, not vLLM itself."""
+    import types
+
+    eos = bpe_tokenizer.eos_token_id
+    calls: dict = {}
+
+    class LLM:
+        def __init__(self, **kwargs):
+            calls["llm"] = kwargs
+
+        def get_tokenizer(self):
+            return bpe_tokenizer
+
+        def generate(self, inputs, params):
+            calls["inputs"], calls["params"] = inputs, params
+            return [types.SimpleNamespace(outputs=[
+                types.SimpleNamespace(index=j, token_ids=(7 + i, 8 + j, eos), finish_reason="stop")
+                for j in reversed(range(p.n))]) for i, p in enumerate(params)]
+
+    fake = types.SimpleNamespace(LLM=LLM, SamplingParams=lambda **kwargs: types.SimpleNamespace(**kwargs))
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    generations = generate_vllm("path", PROMPTS[:2], SamplingConfig(num_samples=2, seed=5), stop_token_ids=[3])
+    assert calls["llm"] == {"model": "path", "seed": 5}
+    assert calls["inputs"][1] == {"prompt_token_ids": bpe_tokenizer.encode(PROMPTS[1], add_special_tokens=False)}
+    assert [(p.n, p.seed, p.stop_token_ids) for p in calls["params"]] == [(2, 5, [3]), (2, 7, [3])]
+    assert [(g.prompt_index, g.sample_index, g.token_ids) for g in generations] == [
+        (0, 0, [7, 8]), (0, 1, [7, 9]), (1, 0, [8, 8]), (1, 1, [8, 9])]
+    assert all(g.finished for g in generations)
+    greedy_copies = generate_vllm("path", PROMPTS[:1], greedy(num_samples=3))
+    assert calls["params"][0].n == 1 and [g.sample_index for g in greedy_copies] == [0, 1, 2]
