@@ -105,11 +105,12 @@ class FormatConfig:
         metadata={"help": "Tag style: 'stratos' (<|begin_of_thought|>) or 'r1' (<thought>)."},
     )
     teacher_system_prompt: str | None = field(
-        default=None, metadata={"help": "System prompt of the teacher. Default: the paper's, in the tag style."}
+        default=None,
+        metadata={"help": "System prompt of the teacher ('' for none). Default: the paper's, in the tag style."},
     )
     student_system_prompt: str | None = field(
         default=None,
-        metadata={"help": "System prompt of the student. Default: Bespoke-Stratos', in the tag style."},
+        metadata={"help": "System prompt of the student ('' for none). Default: Bespoke-Stratos', in the tag style."},
     )
     begin_solution: str | None = field(default=None, metadata={"help": "Opening solution tag."})
     end_solution: str | None = field(default=None, metadata={"help": "Closing solution tag."})
@@ -168,19 +169,17 @@ class FormatConfig:
         """Teacher chat; without an explanation the assistant turn stops inside the explanation."""
         answer = (self.teacher_answer_prefix(solution) if explanation is None
                   else self.teacher_answer(solution, explanation))
-        return [
-            {"role": "system", "content": self.teacher_system_prompt},
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": answer},
-        ]
+        return _chat(self.teacher_system_prompt, question, answer)
 
     def student_messages(self, question: str, explanation: str, solution: str) -> list[dict]:
         """The distillation record: question → thought + solution."""
-        return [
-            {"role": "system", "content": self.student_system_prompt},
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": self.student_answer(explanation, solution)},
-        ]
+        return _chat(self.student_system_prompt, question, self.student_answer(explanation, solution))
+
+
+def _chat(system_prompt: str, question: str, answer: str) -> list[dict]:
+    """System, user, assistant; an empty system prompt means no system message at all."""
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*system, {"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
 # Token sequences with exact spans -----------------------------------------------------------------

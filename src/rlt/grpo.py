@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from trl import GRPOConfig, GRPOTrainer
 from trl.models import prepare_deepspeed, prepare_fsdp
@@ -57,7 +58,25 @@ class RLTGRPOTrainer(GRPOTrainer):
         self.student = student
         self.reward = RLTReward(_unwrap(self.model), _unwrap(student), processing_class, reward_config,
                                 format_config, student_tokenizer)
+        # TRL computes the policy's log-probs of each new batch before its rewards when it needs them for
+        # importance sampling (vLLM generation, or generation out of step with optimisation). Then they
+        # are the reward's teacher log-probs already, and the reward skips its teacher forward pass.
+        generate_every = args.steps_per_generation * self.num_iterations
+        self.reuses_policy_log_probs = (args.gradient_accumulation_steps % generate_every != 0
+                                        or (self.use_vllm and self.vllm_importance_sampling_correction))
+        self._policy_log_probs: list[torch.Tensor] | None = None
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        out = super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                         *args, **kwargs)
+        # The first no-grad pass of the policy on a new batch is TRL's "old" log-probs (at its sampling
+        # temperature), one row per completion, in the order the reward receives them.
+        if (self.reuses_policy_log_probs and model is self.model and not torch.is_grad_enabled()
+                and self._policy_log_probs is None):
+            self._policy_log_probs = list(out[0].detach())
+        return out
 
     def rlt_reward(self, **kwargs: Any) -> list[float]:
         """The reward function TRL calls (named ``rlt_reward`` in its metrics)."""
-        return self.reward(**kwargs)
+        teacher_log_probs, self._policy_log_probs = self._policy_log_probs, None
+        return self.reward(teacher_log_probs=teacher_log_probs, **kwargs)

@@ -255,13 +255,19 @@ class RLTReward:
         solution: list[str],
         log_metric: Callable[[str, float], None] | None = None,
         log_extra: Callable[[str, list], None] | None = None,
+        teacher_log_probs: Sequence[torch.Tensor] | None = None,
         **_: Any,
     ) -> list[float]:
-        """TRL reward-function interface; the dataset must carry ``question`` and ``solution`` columns."""
-        terms = self.score_completions(question, solution, completion_ids)
+        """TRL reward-function interface; the dataset must carry ``question`` and ``solution`` columns.
+
+        ``teacher_log_probs`` (the policy's, per completion token, at the sampling temperature) are
+        passed by :class:`rlt.grpo.RLTGRPOTrainer` when TRL has computed them already.
+        """
+        terms = self.score_completions(question, solution, completion_ids, teacher_log_probs)
         if log_metric is not None:
             for name, value in summarize(terms).items():
                 log_metric(f"rlt/{name}", value)
+            log_metric("rlt/teacher_log_probs_reused", float(teacher_log_probs is not None))
         if log_extra is not None:
             for name in ("r_ss", "r_kl", "missing_tag_penalty"):
                 log_extra(f"rlt/{name}", [getattr(t, name) for t in terms])

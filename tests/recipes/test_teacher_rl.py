@@ -48,6 +48,7 @@ def test_grpo_steps_log_every_term_and_checkpoint(workspace, tmp_path):
             assert math.isfinite(entry[f"rlt/{term}"])
         assert entry["rewards/rlt_reward/mean"] == pytest.approx(entry["rlt/reward"], abs=1e-4)
     assert (out / "checkpoint-2" / "trainer_state.json").exists()
+    assert all(entry["rlt/teacher_log_probs_reused"] == 0.0 for entry in steps)  # on-policy: nothing to reuse
     samples = list((out / "completions").glob("*.parquet"))
     assert samples, "explanation samples with their reward terms are saved while training"
     import pandas as pd
@@ -56,6 +57,16 @@ def test_grpo_steps_log_every_term_and_checkpoint(workspace, tmp_path):
     assert {"completion", "rlt/r_ss", "rlt/r_kl"} <= set(table.columns)
     info = json.loads((out / "rlt_run.json").read_text())
     assert info["config"]["reward"]["teacher_temperature"] == info["config"]["training"]["temperature"] == 0.7
+
+
+def test_policy_log_probs_computed_by_trl_are_reused(workspace, tmp_path):
+    """Generation out of step with optimisation makes TRL compute the policy's log-probs: the reward reuses them."""
+    out = tmp_path / "rl"
+    rlt(_args(workspace, out, "--max_steps", "2", "--steps_per_generation", "2", "--per_device_train_batch_size", "4"))
+    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    reward_logs = [entry for entry in logs if "rlt/reward" in entry]
+    assert reward_logs and all(entry["rlt/teacher_log_probs_reused"] == 1.0 for entry in reward_logs)
+    assert all(math.isfinite(entry["rlt/reward"]) for entry in reward_logs)
 
 
 def test_a_killed_run_resumes_from_its_checkpoint(workspace, tmp_path, caplog):

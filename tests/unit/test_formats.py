@@ -116,3 +116,9 @@ def test_template_that_drops_content_is_refused(bpe_tokenizer):
             builder._student_context_ids("q", "s")
     finally:
         bpe_tokenizer.chat_template = original
+
+
+def test_an_empty_system_prompt_means_no_system_message():
+    fmt = FormatConfig(student_system_prompt="", teacher_system_prompt="")
+    assert [m["role"] for m in fmt.student_messages("q", "e", "s")] == ["user", "assistant"]
+    assert [m["role"] for m in fmt.teacher_messages("q", "s")] == ["user", "assistant"]

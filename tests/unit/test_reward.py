@@ -156,6 +156,32 @@ def test_bf16_models_get_fp32_log_softmax(bpe_tokenizer, teacher, student):
     assert terms.solution_log_prob_mean == pytest.approx(sum(ell) / len(ell), abs=1e-4)
 
 
+def test_given_teacher_log_probs_replace_the_teacher_pass(bpe_tokenizer, teacher, student, monkeypatch):
+    """What TRL computed already (the policy's log-probs at its temperature) is used as is."""
+    builder = SequenceBuilder(bpe_tokenizer)
+    config = RewardConfig(teacher_temperature=0.9)
+    completions = [builder.encode(e + builder.fmt.end_explanation) + [bpe_tokenizer.eos_token_id]
+                   for e in ("12+30=42.", "forty two")]
+    reward = RLTReward(teacher, student, bpe_tokenizer, config)
+    expected = reward.score_completions(["Q?", "Q?"], ["42", "42"], completions)
+    prompt = list(builder.teacher_prompt_ids("Q?", "42"))
+    given = []
+    for ids in completions:  # the policy's log-probs of every completion token, right-padded like TRL's
+        logps = torch.log_softmax(teacher(torch.tensor([prompt + ids])).logits[0, len(prompt) - 1:-1] / 0.9, -1)
+        row = logps.gather(-1, torch.tensor(ids)[:, None]).squeeze(-1).detach()
+        given.append(torch.cat([row, torch.zeros(3)]))
+    from rlt import reward as reward_module
+
+    calls = []
+    original = reward_module.span_hidden_states
+    monkeypatch.setattr(reward_module, "span_hidden_states",
+                        lambda model, *a: calls.append(model) or original(model, *a))
+    reused = reward.score_completions(["Q?", "Q?"], ["42", "42"], completions, teacher_log_probs=given)
+    assert teacher not in calls and student in calls
+    for a, b in zip(expected, reused):
+        assert a.reward == pytest.approx(b.reward, abs=1e-5)
+
+
 # Edge cases ------------------------------------------------------------------------------------
 
 def test_empty_explanation_and_empty_solution_are_finite(bpe_tokenizer, teacher, student):
