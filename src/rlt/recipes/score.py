@@ -14,18 +14,18 @@ with the same arguments continues where it stopped.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from rlt.config import parse_command, setup_logging
-from rlt.data import DataError, append_jsonl, read_records, write_jsonl
+from rlt.data import DataError, read_records, write_jsonl
 from rlt.formats import FormatConfig
 from rlt.modeling import DType, load_causal_lm, load_tokenizer
 from rlt.progress import progress_bar
+from rlt.resume import PartialFile, fingerprint
 from rlt.reward import RewardConfig, RewardTerms, RLTReward
 from rlt.run_info import write_run_info
 
@@ -83,27 +83,16 @@ def _fingerprint(args: ScoreArguments, reward: RewardConfig, fmt: FormatConfig) 
     payload = {"teacher": args.teacher, "student": args.student, "input": str(Path(args.input).resolve()),
                "reward": asdict(reward), "format": asdict(fmt)}
     payload["reward"].pop("max_batch_tokens")  # batching changes speed, not scores
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(payload)
 
 
-def _resume_partial(path: Path, fingerprint: str) -> dict[str, dict]:
-    """Scores a killed run left in ``path``, which is rewritten without the line it was writing."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    if lines and json.loads(lines[0]).get("fingerprint") != fingerprint:
-        raise SystemExit(f"{path} holds scores made with other models, input or settings; delete it to start again.")
-    done = {}
-    for line in lines[1:]:
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:  # the line being written when the run was killed
-            continue
-        done[entry["key"]] = entry["terms"]
-    write_jsonl(path, [{"fingerprint": fingerprint}, *({"key": k, "terms": t} for k, t in done.items())])
-    return done
+def _saved_terms(partial: PartialFile) -> dict[str, dict]:
+    """Terms by candidate key, of every candidate scored so far (by this run or a killed one)."""
+    return {key: entry["terms"] for key, entry in partial.load().items()}
 
 
 def score_candidates(
-    reward: RLTReward, pending: Sequence[Candidate], partial: Path, batch_size: int
+    reward: RLTReward, pending: Sequence[Candidate], partial: PartialFile, batch_size: int
 ) -> None:
     """Score ``pending`` in batches, appending each batch's terms to ``partial``."""
     with progress_bar("scoring", total=len(pending)) as bar:
@@ -111,7 +100,7 @@ def score_candidates(
             batch = pending[start:start + batch_size]
             terms = reward.score_texts([c.question for c in batch], [c.solution for c in batch],
                                        [c.explanation for c in batch])
-            append_jsonl(partial, ({"key": c.key, "terms": t.to_dict()} for c, t in zip(batch, terms)))
+            partial.append({"key": c.key, "terms": t.to_dict()} for c, t in zip(batch, terms))
             bar.advance(0, len(batch))
             bar.update(0, status=f"mean reward {sum(t.reward for t in terms) / len(terms):+.3f}")
 
@@ -147,7 +136,6 @@ def best_rows(records: list[tuple[int, dict]], candidates: list[Candidate], term
 
 def run(args: ScoreArguments, reward_config: RewardConfig, format_config: FormatConfig) -> list[dict]:
     output = Path(args.output)
-    partial = output.with_name(output.name + ".partial.jsonl")
     write_run_info(output.with_name(output.name + ".run.json"), "score",
                    arguments=args, reward=reward_config, format=format_config)
 
@@ -157,8 +145,9 @@ def run(args: ScoreArguments, reward_config: RewardConfig, format_config: Format
     logger.info("%s: %d rows, %d explanations", args.input, len(records), len(candidates))
 
     # Resume: skip what a killed run already scored
-    fingerprint = _fingerprint(args, reward_config, format_config)
-    done = _resume_partial(partial, fingerprint)
+    partial = PartialFile(output.with_name(output.name + ".partial.jsonl"),
+                          _fingerprint(args, reward_config, format_config), itemgetter("key"), "scores")
+    done = _saved_terms(partial)
     pending = [c for c in candidates if c.key not in done]
     if done:
         logger.info("resuming: %d explanations already scored, %d to go", len(done), len(pending))
@@ -170,12 +159,12 @@ def run(args: ScoreArguments, reward_config: RewardConfig, format_config: Format
         student = load_causal_lm(args.student, args.dtype, args.device, frozen=True)
         reward = RLTReward(teacher, student, tokenizer, reward_config, format_config, student_tokenizer)
         score_candidates(reward, pending, partial, args.batch_size)
-        done = _resume_partial(partial, fingerprint)
+        done = _saved_terms(partial)
 
     # Output, written whole, then the partial file goes
     rows = best_rows(records, candidates, done) if args.keep_best else scored_rows(records, done)
     write_jsonl(output, rows)
-    partial.unlink()
+    partial.remove()
     rewards = [done[c.key]["reward"] for c in candidates]
     if rewards:
         logger.info("wrote %d rows to %s; mean reward %.4f over %d explanations",
@@ -183,10 +172,12 @@ def run(args: ScoreArguments, reward_config: RewardConfig, format_config: Format
     return rows
 
 
+def parse(argv: Sequence[str] | None) -> tuple[ScoreArguments, RewardConfig, FormatConfig]:
+    return parse_command(argv, [ScoreArguments, RewardConfig, FormatConfig], "score", __doc__.split("\n\n")[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
-    args, reward_config, format_config = parse_command(
-        argv, [ScoreArguments, RewardConfig, FormatConfig], "score", __doc__.split("\n\n")[0]
-    )
+    args, reward_config, format_config = parse(argv)
     run(args, reward_config, format_config)
     return 0

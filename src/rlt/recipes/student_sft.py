@@ -42,11 +42,13 @@ def run(args: StudentSFTArguments, training: SFTConfig, fmt: FormatConfig) -> No
     train_sft(args.model, records, training, args.resume, "student-sft", arguments=args, format=fmt)
 
 
+def parse(argv: Sequence[str] | None) -> tuple[StudentSFTArguments, SFTConfig, FormatConfig]:
+    return parse_command(argv, [StudentSFTArguments, SFTConfig, FormatConfig], "student-sft",
+                         __doc__.split("\n\n")[0], defaults={"assistant_only_loss": True})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
-    args, training, fmt = parse_command(
-        argv, [StudentSFTArguments, SFTConfig, FormatConfig], "student-sft", __doc__.split("\n\n")[0],
-        defaults={"assistant_only_loss": True},
-    )
+    args, training, fmt = parse(argv)
     run(args, training, fmt)
     return 0

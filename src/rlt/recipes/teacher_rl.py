@@ -60,7 +60,10 @@ class TeacherRLArguments:
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
 
 
-def run(args: TeacherRLArguments, training: GRPOConfig, reward_config: RewardConfig, fmt: FormatConfig) -> None:
+def build_trainer(
+    args: TeacherRLArguments, training: GRPOConfig, reward_config: RewardConfig, fmt: FormatConfig
+) -> RLTGRPOTrainer:
+    """Data, models and trainer, ready to train (the benchmark times its steps)."""
     # The reward's teacher log-probs are the policy's at its sampling temperature.
     reward_config = dataclasses.replace(reward_config, teacher_temperature=training.temperature)
     if is_main_process():
@@ -79,14 +82,17 @@ def run(args: TeacherRLArguments, training: GRPOConfig, reward_config: RewardCon
 
     # Models: the teacher is loaded by TRL; the student is frozen, in the policy's dtype
     student = load_causal_lm(args.student, "bfloat16" if training.bf16 else "float32", device="cpu", frozen=True)
-    student_tokenizer = load_tokenizer(args.student)
 
     # Trainer
-    trainer = RLTGRPOTrainer(
+    return RLTGRPOTrainer(
         model=args.model, student=student, args=training, processing_class=tokenizer,
-        reward_config=reward_config, format_config=fmt, student_tokenizer=student_tokenizer,
+        reward_config=reward_config, format_config=fmt, student_tokenizer=load_tokenizer(args.student),
         train_dataset=dataset, callbacks=[JsonlMetricsCallback()],
     )
+
+
+def run(args: TeacherRLArguments, training: GRPOConfig, reward_config: RewardConfig, fmt: FormatConfig) -> None:
+    trainer = build_trainer(args, training, reward_config, fmt)
 
     # Train (from the last checkpoint with --resume) and save
     checkpoint = last_checkpoint(training.output_dir) if args.resume else None
@@ -96,12 +102,14 @@ def run(args: TeacherRLArguments, training: GRPOConfig, reward_config: RewardCon
     trainer.save_model(training.output_dir)
 
 
+def parse(argv: Sequence[str] | None) -> tuple[TeacherRLArguments, GRPOConfig, RewardConfig, FormatConfig]:
+    return parse_command(argv, [TeacherRLArguments, GRPOConfig, RewardConfig, FormatConfig], "teacher-rl",
+                         __doc__.split("\n\n")[0], defaults=PAPER_DEFAULTS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
-    args, training, reward_config, fmt = parse_command(
-        argv, [TeacherRLArguments, GRPOConfig, RewardConfig, FormatConfig], "teacher-rl",
-        __doc__.split("\n\n")[0], defaults=PAPER_DEFAULTS,
-    )
+    args, training, reward_config, fmt = parse(argv)
     torch.manual_seed(training.seed)
     run(args, training, reward_config, fmt)
     return 0

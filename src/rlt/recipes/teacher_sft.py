@@ -43,10 +43,13 @@ def run(args: TeacherSFTArguments, training: SFTConfig, fmt: FormatConfig) -> No
     train_sft(args.model, records, training, args.resume, "teacher-sft", arguments=args, format=fmt)
 
 
+def parse(argv: Sequence[str] | None) -> tuple[TeacherSFTArguments, SFTConfig, FormatConfig]:
+    return parse_command(argv, [TeacherSFTArguments, SFTConfig, FormatConfig], "teacher-sft",
+                         __doc__.split("\n\n")[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
-    args, training, fmt = parse_command(
-        argv, [TeacherSFTArguments, SFTConfig, FormatConfig], "teacher-sft", __doc__.split("\n\n")[0]
-    )
+    args, training, fmt = parse(argv)
     run(args, training, fmt)
     return 0

@@ -25,6 +25,11 @@ class ToyInitArguments:
     output: str = field(metadata={"help": "Folder to build the toy world in (reused if it already holds it)."})
 
 
+def parse(argv: Sequence[str] | None) -> tuple[ToyInitArguments, ToyWorldConfig]:
+    """Options of ``rlt toy init`` (``argv`` without the subcommand)."""
+    return parse_command(argv, [ToyInitArguments, ToyWorldConfig], "toy init", __doc__.split("\n\n")[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
@@ -35,8 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rlt toy: {got} (subcommands: {', '.join(SUBCOMMANDS)})\n{USAGE}", file=sys.stderr)
         return 2
     setup_logging()
-    args, config = parse_command(argv[1:], [ToyInitArguments, ToyWorldConfig], "toy init",
-                                 __doc__.split("\n\n")[0])
+    args, config = parse(argv[1:])
     try:
         build_toy_world(args.output, config)
     except ToyWorldError as error:
