@@ -38,7 +38,8 @@ def _parse(module, path, capsys) -> tuple:
         return module.parse(["--config", str(path)])
     except SystemExit:
         missing = capsys.readouterr().err.split("the following arguments are required:")[-1]
-        placeholders = [item for name in missing.split(",") for item in (name.strip(), "placeholder")]
+        flags = [name.strip().split("/")[0] for name in missing.split(",")]  # "--output_dir/--output-dir"
+        placeholders = [item for flag in flags for item in (flag, "placeholder")]
         return module.parse(["--config", str(path), *placeholders])
 
 

@@ -14,6 +14,7 @@ COMMANDS = {
     "teacher-rl": ("rlt.recipes.teacher_rl", "Train a teacher with GRPO on the RLT reward (frozen student judge)."),
     "student-sft": ("rlt.recipes.student_sft", "Distil a student: SFT on question → thought + solution records."),
     "score": ("rlt.recipes.score", "Score explanations with the RLT reward (per row, or best-of-k)."),
+    "evaluate": ("rlt.recipes.evaluate", "Generate answers on a benchmark and report pass@1 (math-verify)."),
     "toy": ("rlt.recipes.toy", "Build the offline toy world (tiny models, synthetic task)."),
 }
 

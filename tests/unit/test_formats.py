@@ -80,6 +80,7 @@ def test_tags_do_merge_with_text_in_the_test_tokenizer(bpe_tokenizer):
 @given(explanation=TEXT, tail=st.sampled_from(["", "\n", " done", "<|im_end|>"]))
 def test_split_completion_cuts_at_the_end_tag(bpe_tokenizer, explanation, tail):
     builder = SequenceBuilder(bpe_tokenizer)
+    assume(bpe_tokenizer.decode(builder.encode(explanation)) == explanation)  # NFC may rewrite characters
     end_tag = builder.fmt.end_explanation
     completion = builder.encode(explanation + end_tag + tail)
     split = builder.split_completion(completion)

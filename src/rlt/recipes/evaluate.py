@@ -1,0 +1,245 @@
+"""``rlt evaluate``: generate answers with a model on a benchmark and report pass@1 (math-verify).
+
+    rlt evaluate --model DIR_OR_NAME --dataset PATH_OR_NAME --output_dir DIR [--num_samples 4] [--limit N]
+
+The dataset is a local JSONL/JSON/Parquet file or folder (MATH-500, AIME24, GSM8K, ...) or a Hugging Face
+dataset name; a row gives its question (``question``, ``prompt`` or ``problem``) and its reference
+answer (:func:`rlt.answers.reference_answer`). The model answers as a student: system = the student
+system prompt (none if set to ""), user = the question. Each completion's final answer is extracted
+(:func:`rlt.answers.extract_answer`) and checked with math-verify (``--match exact`` for the toy task).
+pass@1 is the mean over problems of the fraction of a problem's ``num_samples`` completions that are
+right. Sampling defaults to the usual settings for reasoning models, temperature 0.6 and top-p 0.95;
+``--temperature 0`` is greedy, and then one completion per problem is generated (copies would be equal).
+
+Writes in ``output_dir``: ``results.jsonl`` (one row per problem: index, question, reference,
+predictions, correct, pass_at_1, completions, finished), ``summary.json`` (pass@1, counts, settings,
+and wall_seconds, of this run alone when it resumed another) and ``run.json``. Completions are
+appended to ``results.partial.jsonl`` batch by batch (the vLLM backend writes them all at once); a
+killed run started again with the same model, data and sampling settings generates only what is
+missing, and answers are checked at the end, so ``--match`` or the tags may change between the two runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from rlt.answers import MatchMode, answers_match, extract_answer, reference_answer
+from rlt.config import parse_command, setup_logging
+from rlt.data import QUESTION_KEYS, DataError, read_records, write_jsonl
+from rlt.formats import FormatConfig
+from rlt.generation import Generation, SamplingConfig, chat_prompts, generate, generate_vllm
+from rlt.modeling import DType, load_causal_lm, load_tokenizer
+from rlt.progress import progress_bar
+from rlt.resume import PartialFile, fingerprint, source_id
+from rlt.run_info import write_run_info
+
+logger = logging.getLogger(__name__)
+
+# The command's sampling defaults (SamplingConfig's own are the teacher's): the usual evaluation settings
+# of reasoning models (DeepSeek-R1, Sky-T1, Bespoke-Stratos), long enough for their traces.
+EVALUATE_DEFAULTS = {"temperature": 0.6, "top_p": 0.95, "num_samples": 4, "max_new_tokens": 4096}
+RESULTS, SUMMARY, PARTIAL, RUN_INFO = "results.jsonl", "summary.json", "results.partial.jsonl", "run.json"
+
+
+@dataclass
+class EvaluateArguments:
+    model: str = field(metadata={"help": "Model to evaluate: a local folder or a Hugging Face name."})
+    dataset: str = field(metadata={"help": "Benchmark: a JSONL/JSON/Parquet file or folder, or a Hugging Face name."})
+    output_dir: str = field(metadata={"help": "Where to write results.jsonl, summary.json and run.json."})
+    split: str | None = field(default="test", metadata={"help": "Split of a folder or hub dataset (ignored for "
+                                                                "a single file)."})
+    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N problems."})
+    match: MatchMode = field(default="math", metadata={"help": "Answer check: 'math' (math-verify) or 'exact' "
+                                                               "(integer/string equality, the toy task)."})
+    dtype: DType = field(default="auto", metadata={"help": "Model dtype: auto (bf16 on GPU, fp32 on CPU), ..."})
+    device: str | None = field(default=None, metadata={"help": "Device, e.g. cpu or cuda:0. Default: cuda if any."})
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be a positive number of problems, got {self.limit}")
+        if self.match not in ("math", "exact"):
+            raise ValueError(f"match must be 'math' or 'exact', got {self.match!r}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    index: int  # 0-based position in the dataset (row - 1)
+    question: str
+    reference: str
+
+
+# Data ------------------------------------------------------------------------------------------------
+
+
+def problem_of(record: dict, source: str, row: int) -> Problem:
+    """The question and reference answer of one benchmark row; a :class:`DataError` names the row."""
+    key = next((k for k in QUESTION_KEYS if record.get(k) is not None), None)
+    question = record.get(key) if key else None
+    if not isinstance(question, str) or not question.strip():
+        raise DataError(source, f"no question: expected a non-empty string in {', '.join(QUESTION_KEYS)} "
+                                f"(fields: {', '.join(map(str, record))})", row=row, field=key or "question")
+    try:
+        reference = reference_answer(record)
+    except ValueError as error:
+        raise DataError(source, str(error), row=row, field="answer") from None
+    return Problem(row - 1, question, reference)
+
+
+def load_problems(dataset: str, split: str | None, limit: int | None) -> list[Problem]:
+    """Every row validated, before any model is loaded: a bad row fails the run at once."""
+    problems = []
+    for row, record in read_records(dataset, split):
+        problems.append(problem_of(record, dataset, row))
+        if limit is not None and len(problems) >= limit:
+            break
+    if not problems:
+        raise DataError(dataset, "no rows to evaluate")
+    return problems
+
+
+def student_chat(question: str, fmt: FormatConfig) -> list[dict]:
+    """The prompt a student is trained on, less its answer; an empty system prompt leaves the turn out."""
+    system = [{"role": "system", "content": fmt.student_system_prompt}] if fmt.student_system_prompt else []
+    return [*system, {"role": "user", "content": question}]
+
+
+# Resume ----------------------------------------------------------------------------------------------
+
+
+def _fingerprint(args: EvaluateArguments, sampling: SamplingConfig, fmt: FormatConfig) -> str:
+    """What the completions depend on: a partial file made otherwise must not be reused. Batching changes
+    speed only; tags and ``match`` only change the checking, which is redone at the end."""
+    payload = {"model": source_id(args.model), "dtype": args.dtype, "split": args.split,
+               "dataset": source_id(args.dataset), "system_prompt": fmt.student_system_prompt,
+               "sampling": {k: v for k, v in asdict(sampling).items() if k != "batch_size"}}
+    for name in ("temperature", "top_p"):  # YAML's `temperature: 0` is the flag's 0.0
+        payload["sampling"][name] = float(payload["sampling"][name])
+    return fingerprint(payload)
+
+
+def _entries(pending: Sequence[Problem], generations: Sequence[Generation]) -> Iterator[dict]:
+    """One partial-file entry per problem; a batch holds every sample of each of its prompts."""
+    by_prompt: dict[int, list[Generation]] = {}
+    for generation in generations:
+        by_prompt.setdefault(generation.prompt_index, []).append(generation)
+    for prompt_index, samples in sorted(by_prompt.items()):
+        samples.sort(key=lambda g: g.sample_index)
+        problem = pending[prompt_index]
+        yield {"index": problem.index, "question": problem.question,
+               "completions": [g.text for g in samples], "finished": [g.finished for g in samples]}
+
+
+# Generation and checking -----------------------------------------------------------------------------
+
+
+def generate_completions(args: EvaluateArguments, sampling: SamplingConfig, fmt: FormatConfig,
+                         pending: Sequence[Problem], partial: PartialFile) -> None:
+    """Generate ``sampling.num_samples`` completions per pending problem, appending them to ``partial``."""
+    tokenizer = load_tokenizer(args.model)
+    prompts = chat_prompts(tokenizer, [student_chat(p.question, fmt) for p in pending])
+
+    def save(generations: list[Generation]) -> None:
+        partial.append(_entries(pending, generations))
+
+    if sampling.backend == "vllm":
+        save(generate_vllm(args.model, prompts, sampling, dtype=args.dtype))
+    else:
+        model = load_causal_lm(args.model, args.dtype, args.device, frozen=True)
+        generate(model, tokenizer, prompts, sampling, on_batch=save)
+
+
+def check_problem(problem: Problem, completions: list[str], finished: list[bool], fmt: FormatConfig,
+                  match: MatchMode) -> dict:
+    """The results row of one problem: extracted answers, verdicts, and the problem's pass@1."""
+    predictions = [extract_answer(text, fmt) for text in completions]
+    correct = [answers_match(p, problem.reference, match) for p in predictions]
+    return {"index": problem.index, "question": problem.question, "reference": problem.reference,
+            "predictions": predictions, "correct": correct, "pass_at_1": sum(correct) / len(correct),
+            "completions": completions, "finished": finished}
+
+
+def summarize(results: Sequence[dict]) -> dict:
+    """pass@1 (mean over problems of each problem's fraction right) and what went wrong how often."""
+    return {
+        "pass@1": sum(r["pass_at_1"] for r in results) / len(results),
+        "problems": len(results),
+        "completions": sum(len(r["predictions"]) for r in results),
+        "no_answer": sum(p is None for r in results for p in r["predictions"]),
+        "unfinished": sum(not f for r in results for f in r["finished"]),
+    }
+
+
+def check_all(problems: Sequence[Problem], done: dict[int, dict], fmt: FormatConfig,
+              match: MatchMode) -> list[dict]:
+    """The results rows, checked only now that every completion exists: a resumed run checks old and new
+    completions alike, with this run's tags and ``--match``."""
+    results = []
+    with progress_bar("checking answers", total=len(problems)) as bar:
+        for problem in problems:
+            entry = done[problem.index]
+            results.append(check_problem(problem, entry["completions"], entry["finished"], fmt, match))
+            bar.advance(0, 1)
+    return results
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Atomically, like :func:`rlt.data.write_jsonl`: readers never see half a summary."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+# The command -----------------------------------------------------------------------------------------
+
+
+def run(args: EvaluateArguments, sampling: SamplingConfig, fmt: FormatConfig) -> dict:
+    """Evaluate and write the outputs; returns the summary."""
+    started = time.perf_counter()
+    if sampling.greedy and sampling.num_samples > 1:
+        logger.info("greedy decoding: 1 completion per problem instead of %d (they would be equal)",
+                    sampling.num_samples)
+        sampling = replace(sampling, num_samples=1)
+    output_dir = Path(args.output_dir)
+    write_run_info(output_dir / RUN_INFO, "evaluate", arguments=args, sampling=sampling, format=fmt)
+
+    problems = load_problems(args.dataset, args.split, args.limit)
+    partial = PartialFile(output_dir / PARTIAL, _fingerprint(args, sampling, fmt), key=lambda entry: entry["index"],
+                          what="completions")
+    done = partial.load()
+    pending = [p for p in problems if done.get(p.index, {}).get("question") != p.question]
+    logger.info("%s: %d problems, %d already generated, %d to go", args.dataset, len(problems),
+                len(problems) - len(pending), len(pending))
+    if pending:
+        generate_completions(args, sampling, fmt, pending, partial)
+        done = partial.load()
+
+    results = check_all(problems, done, fmt, args.match)
+    summary = {**summarize(results), "num_samples": sampling.num_samples, "greedy": sampling.greedy,
+               "temperature": sampling.temperature, "top_p": sampling.top_p,
+               "max_new_tokens": sampling.max_new_tokens, "seed": sampling.seed, "backend": sampling.backend,
+               "match": args.match, "model": args.model, "dataset": args.dataset, "split": args.split,
+               "wall_seconds": round(time.perf_counter() - started, 3)}
+    write_jsonl(output_dir / RESULTS, results)
+    _write_json(output_dir / SUMMARY, summary)
+    partial.remove()
+    logger.info("pass@1 = %.4f on %d problems × %d samples (%d without an answer, %d unfinished) → %s",
+                summary["pass@1"], summary["problems"], sampling.num_samples, summary["no_answer"],
+                summary["unfinished"], output_dir)
+    return summary
+
+
+def parse(argv: Sequence[str] | None) -> tuple[EvaluateArguments, SamplingConfig, FormatConfig]:
+    return parse_command(argv, [EvaluateArguments, SamplingConfig, FormatConfig], "evaluate",
+                         __doc__.split("\n\n")[0], defaults=EVALUATE_DEFAULTS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    setup_logging()
+    run(*parse(argv))
+    return 0
