@@ -67,6 +67,17 @@ class WallClock(TrainerCallback):
             self.start = time.perf_counter()
 
 
+def count_completions(trainer, timer: StepTimer) -> None:
+    scored = trainer.reward.score_completions
+
+    def counted(questions, *args, **kwargs):
+        if trainer.state.global_step >= timer.warmup_steps:
+            timer.completions += len(questions)
+        return scored(questions, *args, **kwargs)
+
+    trainer.reward.score_completions = counted
+
+
 def train_models(world: Path) -> None:
     """The toy world, a warmed-up teacher and a gold-explanation student (the recipe's inputs)."""
     rlt(["toy", "init", "--output", str(world), "--n_train", "2000", "--n_heldout", "100"])
@@ -89,16 +100,10 @@ def time_steps(world: Path, out: Path, steps: int, warmup_steps: int, *extra: st
     trainer = build_trainer(args, training, reward_config, fmt)
     timer = StepTimer(trainer, warmup_steps)
     timer.wrap(trainer, "_generate", "generation")
-    timer.wrap(trainer, "rlt_reward", "reward")
+    # TRL holds the bound reward method; the reward's own methods are looked up on each call.
+    timer.wrap(trainer.reward, "score_completions", "reward")
     timer.wrap(trainer.reward, "_teacher_log_probs", "reward: teacher")
-    original_reward = trainer.reward.score_completions
-
-    def counted(questions, *a, **k):
-        if trainer.state.global_step >= warmup_steps:
-            timer.completions += len(questions)
-        return original_reward(questions, *a, **k)
-
-    trainer.reward.score_completions = counted
+    count_completions(trainer, timer)
     clock = WallClock(warmup_steps)
     trainer.add_callback(clock)
     trainer.train()

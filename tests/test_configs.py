@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "accelerate")
+RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml")
+                 if p.parent.name != "accelerate" and not p.stem.endswith("_budgets"))
 # A recipe file is named after its command's module.
 MODULES = {"world": "rlt.recipes.toy"}
 
@@ -32,15 +33,15 @@ def test_recipe_parses(path, capsys):
             assert _same(getattr(owners[0], key), value), (key, getattr(owners[0], key), value)
 
 
-def _parse(module, path, capsys) -> tuple:
-    """Parse the recipe; paths it leaves to the command line (model, dataset...) get placeholders."""
+def _parse(module, path, capsys, flags=()) -> tuple:
+    """Parse the recipe (and ``flags``); paths it leaves to the command line (model...) get placeholders."""
     try:
-        return module.parse(["--config", str(path)])
+        return module.parse(["--config", str(path), *flags])
     except SystemExit:
         missing = capsys.readouterr().err.split("the following arguments are required:")[-1]
-        flags = [name.strip().split("/")[0] for name in missing.split(",")]  # "--output_dir/--output-dir"
-        placeholders = [item for flag in flags for item in (flag, "placeholder")]
-        return module.parse(["--config", str(path), *placeholders])
+        required = [name.strip().split("/")[0] for name in missing.split(",")]  # "--output_dir/--output-dir"
+        placeholders = [item for flag in required for item in (flag, "placeholder")]
+        return module.parse(["--config", str(path), *placeholders, *flags])
 
 
 def _same(parsed, given) -> bool:
@@ -65,3 +66,16 @@ def test_accelerate_configs_are_valid_yaml_with_a_distributed_type():
     for path in (CONFIGS / "accelerate").glob("*.yaml"):
         config = yaml.safe_load(path.read_text())
         assert config["distributed_type"] in {"MULTI_GPU", "DEEPSPEED", "FSDP"}, path
+
+
+def test_demo_budgets_name_every_stage_and_parse_as_flags(capsys):
+    from rlt.recipes import distill, evaluate, student_sft, teacher_rl, teacher_sft, toy
+
+    budgets = yaml.safe_load((CONFIGS / "toy" / "demo_budgets.yaml").read_text())
+    assert set(budgets) == {"full", "quick"}
+    commands = {"teacher_sft": teacher_sft, "student_sft": student_sft, "teacher_rl": teacher_rl,
+                "distill": distill, "evaluate": evaluate, "world": toy}
+    for profile in budgets.values():
+        assert profile["seeds"] and set(profile) == {"seeds", *commands}
+        for name, module in commands.items():
+            _parse(module, CONFIGS / "toy" / f"{name}.yaml", capsys, profile[name])

@@ -15,6 +15,8 @@ COMMANDS = {
     "student-sft": ("rlt.recipes.student_sft", "Distil a student: SFT on question → thought + solution records."),
     "score": ("rlt.recipes.score", "Score explanations with the RLT reward (per row, or best-of-k)."),
     "evaluate": ("rlt.recipes.evaluate", "Generate answers on a benchmark and report pass@1 (math-verify)."),
+    "distill": ("rlt.recipes.distill", "A teacher writes k explanations per question; keep all or the best by reward."),
+    "demo": ("rlt.recipes.demo", "The paper's claim in miniature, offline on a CPU: teachers, students, a report."),
     "toy": ("rlt.recipes.toy", "Build the offline toy world (tiny models, synthetic task)."),
 }
 

@@ -7,7 +7,9 @@ override them, and an unknown key in either is an error (TRL's ``TrlParser``).
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,6 +32,12 @@ def parse_command(
         parser.set_defaults(bf16=False, gradient_checkpointing=False)
     parser.set_defaults(**(defaults or {}))
     return parser.parse_args_and_config(args=list(argv) if argv is not None else None)
+
+
+def recipes_dir() -> Path:
+    """The shipped recipe configs: ``configs/`` of a source checkout, else ``<prefix>/share/rlt/configs``."""
+    checkout = Path(__file__).resolve().parents[2] / "configs"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "rlt" / "configs"
 
 
 def setup_logging(level: int = logging.INFO) -> None:

@@ -1,0 +1,164 @@
+"""The demo's report: accuracies of the four students, the reward before and after RL, plots, samples.
+
+Everything is read back from the files the stages wrote (evaluation and distillation summaries, the
+RL run's ``metrics.jsonl``), so a report can be rebuilt from a finished run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from rlt.pipeline import Stage, StageResult
+from rlt.toy.task import explanation_kind, numbers_of
+
+STUDENTS = {
+    "answer_only": "answers only (lower bound)",
+    "warmup_teacher": "warm-up teacher's explanations",
+    "rl_teacher": "RL teacher's explanations",
+    "gold": "gold explanations (upper bound)",
+}
+TEACHERS = {"teacher_sft": "warm-up teacher", "teacher_rl": "RL teacher"}
+REWARD_TERMS = {"rlt/reward": "reward", "rlt/r_ss": "r_SS", "rlt/r_kl": "r_KL", "rlt/missing_tag_penalty": "m"}
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _spread(values: Sequence[float]) -> dict:
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values), "per_seed": list(values)}
+
+
+def gold_rate(distilled_messages: Path) -> float:
+    """Share of a teacher's explanations that are exactly the gold running sums."""
+    rows = _jsonl(distilled_messages)
+    return sum(explanation_kind(numbers_of(r["question"]), r["reasoning_trace"]) == "gold" for r in rows) / len(rows)
+
+
+def collect(root: Path, seeds: Sequence[int]) -> dict:
+    runs = [root / f"seed{seed}" for seed in seeds]
+    accuracy = {kind: _spread([_json(r / f"eval_{kind}" / "summary.json")["pass@1"] for r in runs])
+                for kind in STUDENTS}
+    reward = {teacher: _spread([_json(r / f"distill_{teacher}" / "summary.json")["mean_reward"] for r in runs])
+              for teacher in TEACHERS}
+    gold = {teacher: _spread([gold_rate(r / f"distill_{teacher}" / "distilled_messages.jsonl") for r in runs])
+            for teacher in TEACHERS}
+    return {"accuracy": accuracy, "reward": reward, "teacher_gold_rate": gold}
+
+
+def plot_rl_curves(root: Path, seeds: Sequence[int], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(REWARD_TERMS), figsize=(4 * len(REWARD_TERMS), 3.2))
+    for seed in seeds:
+        logs = [e for e in _jsonl(root / f"seed{seed}" / "teacher_rl" / "metrics.jsonl") if "rlt/reward" in e]
+        for axis, (key, label) in zip(axes, REWARD_TERMS.items()):
+            axis.plot([e["step"] for e in logs], [e[key] for e in logs], label=f"seed {seed}")
+            axis.set_title(label)
+            axis.set_xlabel("GRPO step")
+    axes[0].legend()
+    figure.suptitle("RLT reward and its terms during teacher RL (training prompts)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_accuracy(accuracy: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.6))
+    names = list(STUDENTS)
+    axis.bar(range(len(names)), [accuracy[n]["mean"] for n in names], yerr=[accuracy[n]["std"] for n in names],
+             color=["#bbbbbb", "#e0a060", "#4c8fd0", "#66aa66"], capsize=4)
+    for i, name in enumerate(names):
+        axis.scatter([i] * len(accuracy[name]["per_seed"]), accuracy[name]["per_seed"], color="black", s=10, zorder=3)
+    axis.set_xticks(range(len(names)), [STUDENTS[n].replace(" (", "\n(") for n in names], fontsize=8)
+    axis.set_ylabel("held-out accuracy")
+    axis.set_ylim(0, 1)
+    axis.set_title("Students distilled from each source")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_samples(root: Path, seed: int, path: Path, count: int = 8) -> None:
+    before = _jsonl(root / f"seed{seed}" / "distill_teacher_sft" / "distilled_messages.jsonl")[:count]
+    after = _jsonl(root / f"seed{seed}" / "distill_teacher_rl" / "distilled_messages.jsonl")[:count]
+    lines = [f"# Explanations before and after RL (seed {seed})", "",
+             "| question | solution | warm-up teacher | RL teacher |", "| --- | --- | --- | --- |"]
+    for b, a in zip(before, after):
+        cells = [b["question"], b["solution"], _kinded(b), _kinded(a)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _kinded(row: dict) -> str:
+    kind = explanation_kind(numbers_of(row["question"]), row["reasoning_trace"])
+    return f"`{row['reasoning_trace']}` ({kind})"
+
+
+def _markdown(summary: dict) -> str:
+    acc, reward, gold = summary["accuracy_detail"], summary["reward_detail"], summary["teacher_gold_rate"]
+    seeds = len(summary["seeds"])
+    lines = [
+        "# rlt demo", "",
+        f"{seeds} seed(s), {summary['wall_seconds'] / 60:.1f} minutes. Students trained on the toy task's "
+        "training questions, evaluated on held-out ones (greedy, exact answer).", "",
+        "| student trained on | held-out accuracy (mean ± std) | per seed |", "| --- | --- | --- |",
+        *(f"| {STUDENTS[k]} | {acc[k]['mean']:.3f} ± {acc[k]['std']:.3f} | "
+          f"{', '.join(f'{v:.3f}' for v in acc[k]['per_seed'])} |" for k in STUDENTS), "",
+        "| teacher | mean RLT reward of its explanations | exactly-gold explanations |", "| --- | --- | --- |",
+        *(f"| {TEACHERS[t]} | {reward[t]['mean']:+.3f} ± {reward[t]['std']:.3f} | "
+          f"{gold[t]['mean']:.1%} ± {gold[t]['std']:.1%} |" for t in TEACHERS), "",
+        f"Expected ordering (answer-only < warm-up-teacher student < RL-teacher student ≤ gold): "
+        f"**{'holds' if summary['ordering_holds'] else 'does NOT hold'}**; RL-teacher student minus "
+        f"warm-up-teacher student: {summary['rl_minus_warmup']:+.3f}.", "",
+        "![accuracy](accuracy.png)", "", "![RL curves](rl_reward.png)", "",
+        "Samples: [samples.md](samples.md). Commands of every stage: [commands.sh](commands.sh). "
+        "Stage times and peak memory: [stages.json](stages.json).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], results: dict[str, StageResult],
+                 wall_seconds: float) -> dict:
+    report = root / "report"
+    report.mkdir(parents=True, exist_ok=True)
+    collected = collect(root, seeds)
+    acc = collected["accuracy"]
+    means = {k: acc[k]["mean"] for k in STUDENTS}
+    summary = {
+        "accuracy": means,
+        "reward_before_rl": collected["reward"]["teacher_sft"]["mean"],
+        "reward_after_rl": collected["reward"]["teacher_rl"]["mean"],
+        "wall_seconds": wall_seconds,
+        "seeds": list(seeds),
+        "ordering_holds": means["answer_only"] < means["warmup_teacher"] < means["rl_teacher"] <= means["gold"],
+        "rl_minus_warmup": means["rl_teacher"] - means["warmup_teacher"],
+        "accuracy_detail": acc,
+        "reward_detail": collected["reward"],
+        "teacher_gold_rate": collected["teacher_gold_rate"],
+    }
+    (report / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (report / "stages.json").write_text(json.dumps({n: asdict(r) for n, r in results.items()}, indent=2) + "\n")
+    (report / "commands.sh").write_text("#!/usr/bin/env bash\nset -euo pipefail\n"
+                                        + "".join(f"{s.command}\n" for s in stages))
+    plot_accuracy(acc, report / "accuracy.png")
+    plot_rl_curves(root, seeds, report / "rl_reward.png")
+    write_samples(root, seeds[0], report / "samples.md")
+    (report / "summary.md").write_text(_markdown(summary))
+    return summary

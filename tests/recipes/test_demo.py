@@ -1,0 +1,56 @@
+"""`rlt demo --quick` end to end (the project's main job), and the pipeline it runs on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlt.cli import main as rlt
+from rlt.pipeline import Pipeline, Stage, StageFailed
+
+
+@pytest.mark.slow
+def test_quick_demo_reports_the_four_accuracies(tmp_path):
+    out = tmp_path / "demo"
+    assert rlt(["demo", "--quick", "true", "--output", str(out)]) == 0
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert set(summary["accuracy"]) == {"answer_only", "warmup_teacher", "rl_teacher", "gold"}
+    assert all(0.0 <= v <= 1.0 for v in summary["accuracy"].values())
+    for key in ("reward_before_rl", "reward_after_rl", "wall_seconds"):
+        assert isinstance(summary[key], float)
+    for name in ("summary.md", "accuracy.png", "rl_reward.png", "samples.md", "commands.sh", "stages.json"):
+        assert (out / "report" / name).stat().st_size > 0
+    stages = json.loads((out / "report" / "stages.json").read_text())
+    assert all(s["seconds"] > 0 and s["peak_memory_mib"] > 0 for s in stages.values())
+
+
+def _stage(name, *argv, needs=()):
+    return Stage(name, argv, needs)
+
+
+def test_pipeline_runs_in_dependency_order_and_resumes(tmp_path, monkeypatch):
+    """Stages are `rlt` commands; here `rlt toy init` twice and a stage that needs both."""
+    stages = [
+        _stage("a", "toy", "init", "--output", str(tmp_path / "a"), "--n_train", "20", "--n_heldout", "5"),
+        _stage("b", "toy", "init", "--output", str(tmp_path / "b"), "--n_train", "20", "--n_heldout", "5"),
+        _stage("c", "toy", "init", "--output", str(tmp_path / "a"), "--n_train", "20", "--n_heldout", "5",
+               needs=("a", "b")),
+    ]
+    results = Pipeline(stages, tmp_path / "state", workers=2).run()
+    assert set(results) == {"a", "b", "c"} and all(r.peak_memory_mib > 0 for r in results.values())
+    assert not any(r.resumed for r in results.values())
+    again = Pipeline(stages, tmp_path / "state", workers=2).run()
+    assert all(r.resumed for r in again.values())
+
+
+def test_a_failed_stage_names_its_log_and_command(tmp_path):
+    stages = [_stage("bad", "toy", "nonsense")]
+    with pytest.raises(StageFailed, match=r"stage 'bad' failed .*bad\.log"):
+        Pipeline(stages, tmp_path / "state").run()
+    assert not (tmp_path / "state" / "bad.done").exists()
+
+
+def test_unknown_dependencies_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown stages"):
+        Pipeline([_stage("a", "toy", needs=("zzz",))], tmp_path)
