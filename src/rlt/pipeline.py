@@ -114,6 +114,7 @@ class Pipeline:
         env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "HF_HUB_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
         log = self.state_dir / f"{stage.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)  # stage names may hold folders ("seed0/world")
         with log.open("w") as out:
             out.write(f"$ {stage.command}\n")
             out.flush()

@@ -116,7 +116,7 @@ def _set_qwen2_pipeline(backend: Tokenizer) -> None:
 def _wrap(backend: Tokenizer, tags_as_tokens: bool, model_max_length: int) -> PreTrainedTokenizerFast:
     backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     if tags_as_tokens:
-        backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in FORMAT_TAGS])
+        backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in (*FORMAT_TAGS, *ROLE_HEADERS)])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         eos_token=IM_END,
@@ -128,6 +128,11 @@ def _wrap(backend: Tokenizer, tags_as_tokens: bool, model_max_length: int) -> Pr
     return tokenizer
 
 
+# ChatML role headers as single tokens in the character tokenizer, as any BPE vocabulary has them:
+# they are in every training sequence, and a character each would make toy SFT a third slower.
+ROLE_HEADERS = ("system\n", "user\n", "assistant\n")
+
+
 def build_char_tokenizer(
     extra_chars: str = "", *, model_max_length: int = DEFAULT_MODEL_MAX_LENGTH
 ) -> PreTrainedTokenizerFast:
@@ -135,7 +140,8 @@ def build_char_tokenizer(
 
     Ids ``0..255`` are the bytes (``id == ord(c)`` for ASCII), then one id per non-ASCII character of
     ``extra_chars``, then ``<|endoftext|>`` (padding), ``<|im_start|>``, ``<|im_end|>`` (end of turn) and
-    the twelve format tags of both styles (:data:`FORMAT_TAGS`), each a single added token. Decoding
+    the twelve format tags of both styles (:data:`FORMAT_TAGS`) and the ChatML role headers
+    (:data:`ROLE_HEADERS`), each a single added token. Decoding
     gives back the exact (NFC-normalised) text.
     """
     vocab = {symbol: byte for byte, symbol in sorted(BYTE_TO_UNICODE.items())}

@@ -1,0 +1,55 @@
+"""Benchmark: wall time and peak memory of each stage of `rlt demo --quick` and of the full demo.
+
+Runs both demos (unless ``--only``) in fresh folders and prints, per stage, its wall time and the
+peak resident memory of its process (from ``report/stages.json``), then each demo's total wall time
+and its four accuracies. Stages run two at a time where independent, so stage times add up to more
+than the wall time.
+
+    python benchmarks/demo.py [--output runs/demo_benchmark] [--only quick|full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+from rlt.cli import main as rlt
+
+
+def run_demo(folder: Path, quick: bool) -> dict:
+    shutil.rmtree(folder, ignore_errors=True)
+    rlt(["demo", "--quick", str(quick).lower(), "--output", str(folder)])
+    report = folder / "report"
+    return {"summary": json.loads((report / "summary.json").read_text()),
+            "stages": json.loads((report / "stages.json").read_text())}
+
+
+def print_demo(name: str, result: dict) -> None:
+    print(f"\n{name}: {result['summary']['wall_seconds'] / 60:.1f} min wall")
+    print(f"{'stage':<36}{'seconds':>10}{'peak MiB':>10}")
+    for stage, figures in result["stages"].items():
+        print(f"{stage:<36}{figures['seconds']:>10.0f}{figures['peak_memory_mib']:>10.0f}")
+    accuracy = result["summary"]["accuracy"]
+    print("accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=Path("runs/demo_benchmark"))
+    parser.add_argument("--only", choices=["quick", "full"])
+    args = parser.parse_args()
+    results = {name: run_demo(args.output / name, quick=name == "quick")
+               for name in ("quick", "full") if args.only in (None, name)}
+    for name, result in results.items():
+        print_demo(name, result)
+    print("\ndemo benchmark: " + ", ".join(
+        f"{name} {r['summary']['wall_seconds'] / 60:.1f} min, peak "
+        f"{max(s['peak_memory_mib'] for s in r['stages'].values()):.0f} MiB" for name, r in results.items()))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()
