@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from rlt.cli import main as rlt
 from rlt.pipeline import Pipeline, Stage, StageFailed
 
+SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "data" / "demo_smoke_budgets.yaml"
+
 
 @pytest.mark.slow
 def test_quick_demo_reports_the_four_accuracies(tmp_path):
+    """Every stage of `rlt demo --quick` for real, on tiny budgets (the shipped ones take minutes)."""
     out = tmp_path / "demo"
-    assert rlt(["demo", "--quick", "true", "--output", str(out)]) == 0
+    assert rlt(["demo", "--quick", "true", "--output", str(out), "--budgets", str(SMOKE_BUDGETS)]) == 0
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert set(summary["accuracy"]) == {"answer_only", "warmup_teacher", "rl_teacher", "gold"}
     assert all(0.0 <= v <= 1.0 for v in summary["accuracy"].values())

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from transformers import AutoTokenizer, Qwen2Config
 
 from rlt.formats import R1, STRATOS, FormatConfig
+from rlt.modeling import load_causal_lm, load_tokenizer
 from rlt.toy import (
     FORMAT_TAGS,
     MODEL_SIZES,
@@ -24,7 +25,6 @@ from rlt.toy import (
     build_bpe_tokenizer,
     build_causal_lm,
     build_char_tokenizer,
-    load_model_and_tokenizer,
     save_model_and_tokenizer,
 )
 
@@ -282,7 +282,7 @@ def test_save_load_identical(char_tok, tmp_path):
     model = build_causal_lm(char_tok, "tiny", seed=3)
     folder = save_model_and_tokenizer(model, char_tok, tmp_path / "toy")
     assert (folder / "config.json").exists() and (folder / "tokenizer.json").exists()
-    loaded, tok = load_model_and_tokenizer(folder)
+    loaded, tok = load_causal_lm(str(folder), "float32", "cpu"), load_tokenizer(str(folder))
     texts = ["<|im_start|>user\n2+2?<|im_end|>\n", "x<|begin_of_thought|>ab\n\nc"]
     assert [tok.encode(t) for t in texts] == [char_tok.encode(t) for t in texts]
     batch = char_tok(texts, padding=True, return_tensors="pt")
@@ -292,5 +292,5 @@ def test_save_load_identical(char_tok, tmp_path):
     assert torch.equal(expected, got)
     assert tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False) == (
         "<|im_start|>user\nhi<|im_end|>\n")
-    bf16, _ = load_model_and_tokenizer(folder, dtype=torch.bfloat16)
+    bf16 = load_causal_lm(str(folder), "bfloat16", "cpu")
     assert next(bf16.parameters()).dtype == torch.bfloat16

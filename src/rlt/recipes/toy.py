@@ -1,6 +1,6 @@
 """``rlt toy init``: build the offline toy world (tiny models, synthetic addition task).
 
-    rlt toy init --output DIR [--operands 3 --low 10 --high 99 --n_train 4000 --n_heldout 500
+    rlt toy init --output DIR [--operands 3 --low 10 --high 99 --n_train 20000 --n_heldout 500
                               --model_size tiny --seed 0] [--config configs/toy/world.yaml]
 
 Writes a base model (char tokenizer + untrained Qwen2) and the task's data files into DIR (see

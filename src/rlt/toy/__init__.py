@@ -4,7 +4,6 @@ from rlt.toy.models import (
     MODEL_SIZES,
     ModelSize,
     build_causal_lm,
-    load_model_and_tokenizer,
     qwen2_config,
     save_model_and_tokenizer,
 )
@@ -25,7 +24,6 @@ __all__ = [
     "build_bpe_tokenizer",
     "build_causal_lm",
     "build_char_tokenizer",
-    "load_model_and_tokenizer",
     "qwen2_config",
     "save_model_and_tokenizer",
 ]

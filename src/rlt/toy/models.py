@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Qwen2Config,
@@ -140,33 +137,10 @@ def save_model_and_tokenizer(
     return folder
 
 
-def load_model_and_tokenizer(
-    path_or_name: str | Path,
-    dtype: torch.dtype | str | None = None,
-    attn_implementation: str | None = "sdpa",
-    **model_kwargs: Any,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a causal LM and its tokenizer the way hub models are loaded (a folder or a hub name).
-
-    ``dtype=None`` keeps transformers' default; ``model_kwargs`` go to
-    ``AutoModelForCausalLM.from_pretrained`` (e.g. ``device_map``, ``revision``).
-    """
-    path_or_name = str(path_or_name)
-    kwargs: dict[str, Any] = dict(model_kwargs)
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    if attn_implementation is not None:
-        kwargs["attn_implementation"] = attn_implementation
-    tokenizer = AutoTokenizer.from_pretrained(path_or_name)
-    model = AutoModelForCausalLM.from_pretrained(path_or_name, **kwargs)
-    return model, tokenizer
-
-
 __all__ = [
     "MODEL_SIZES",
     "ModelSize",
     "build_causal_lm",
-    "load_model_and_tokenizer",
     "qwen2_config",
     "save_model_and_tokenizer",
 ]

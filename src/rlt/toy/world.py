@@ -68,7 +68,7 @@ class ToyWorldConfig:
     operands: int = field(default=3, metadata={"help": "Numbers added in each question (at least 2)."})
     low: int = field(default=10, metadata={"help": "Smallest operand."})
     high: int = field(default=99, metadata={"help": "Largest operand."})
-    n_train: int = field(default=4000, metadata={"help": "Training questions."})
+    n_train: int = field(default=20000, metadata={"help": "Training questions."})
     n_heldout: int = field(default=500, metadata={"help": "Held-out questions (never among the training ones)."})
     model_size: str = field(default="tiny", metadata={"help": f"Base model preset: {', '.join(MODEL_SIZES)}."})
     seed: int = field(default=0, metadata={"help": "Seeds the splits, the corruptions and the initial weights."})
