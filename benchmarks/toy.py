@@ -44,6 +44,7 @@ def main() -> None:
         "RLT reward of every explanation kind"))
     Pipeline(stages, args.output / "logs").run()
 
+    print()
     accuracy = {kind: json.loads((run / f"eval_{kind}" / "summary.json").read_text())["pass@1"]
                 for kind in ("answer_only", "gold")}
     rewards = defaultdict(list)

@@ -39,6 +39,10 @@ from rlt.logprobs import (
     token_log_probs,
 )
 
+# A shared prefix costs two extra forward calls per group; below this length batching the rows
+# whole is faster (benchmarks/grpo_step.py: toy prompts of ~40 tokens, 8 completions each).
+MIN_SHARED_PREFIX_TOKENS = 64
+
 
 @dataclass
 class RewardConfig:
@@ -175,7 +179,7 @@ class RLTReward:
         student: the frozen student.
         tokenizer: the teacher's tokenizer.
         config: coefficients and limits (:class:`RewardConfig`).
-        format: tags and prompts (:class:`~rlt.formats.FormatConfig`).
+        format_config: tags and prompts (:class:`~rlt.formats.FormatConfig`).
         student_tokenizer: the student's tokenizer, if loaded separately; it must be the same
             vocabulary, since the reward compares the same token ids under both models.
     """
@@ -188,7 +192,7 @@ class RLTReward:
         student: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         config: RewardConfig | None = None,
-        format: FormatConfig | None = None,
+        format_config: FormatConfig | None = None,
         student_tokenizer: PreTrainedTokenizerBase | None = None,
     ):
         if student_tokenizer is not None and not _same_tokenizer(tokenizer, student_tokenizer):
@@ -200,14 +204,14 @@ class RLTReward:
         for role, model in (("teacher", teacher), ("student", student)):
             check_supported_head(model)
             rows = model.get_output_embeddings().weight.shape[0]
-            if rows and rows < len(tokenizer):  # rows == 0: a ZeRO-3 shard, checked on the full model elsewhere
+            if rows and rows < len(tokenizer):  # rows == 0: a ZeRO-3 shard, its size unknown here
                 raise ValueError(
                     f"The {role} has {rows} output rows but the tokenizer has {len(tokenizer)} tokens: "
                     "they do not belong together."
                 )
         self.teacher, self.student = teacher, student
         self.config = config or RewardConfig()
-        self.builder = SequenceBuilder(tokenizer, format)
+        self.builder = SequenceBuilder(tokenizer, format_config)
         lengths = [n for n in (_context_length(teacher), _context_length(student)) if n]
         self.max_length = self.config.max_length or (min(lengths) if lengths else None)
 
@@ -311,18 +315,23 @@ class RLTReward:
         """Rows grouped by the contexts they share (one prompt's completions), each group with its prefixes.
 
         A prefix stops one token before the explanation, so that the hidden state predicting the
-        explanation's first token comes out of the per-row pass. Rows alone in their group are
-        batched together without a prefix.
+        explanation's first token comes out of the per-row pass. Rows alone in their group, and
+        groups whose prefix is short, are batched together without a prefix.
         """
         groups: dict[tuple, list[int]] = {}
         for index, row in enumerate(rows):
             key = (tuple(row.teacher.ids[: row.teacher.explanation.start - 1]),
                    tuple(row.student.ids[: row.student.explanation.start - 1]))
             groups.setdefault(key, []).append(index)
-        singles = [members[0] for members in groups.values() if len(members) == 1]
+
+        def worth_sharing(key: tuple, members: list[int]) -> bool:
+            return len(members) > 1 and min(len(key[0]), len(key[1])) >= MIN_SHARED_PREFIX_TOKENS
+
+        singles = [i for key, members in groups.items() if not worth_sharing(key, members) for i in members]
         shared = [
             (members, _Prefixes(SharedPrefix(self.teacher, teacher_prefix), SharedPrefix(self.student, student_prefix)))
-            for (teacher_prefix, student_prefix), members in groups.items() if len(members) > 1
+            for (teacher_prefix, student_prefix), members in groups.items()
+            if worth_sharing((teacher_prefix, student_prefix), members)
         ]
         return ([(singles, None)] if singles else []) + shared
 
