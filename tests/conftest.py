@@ -38,6 +38,18 @@ def char_tokenizer():
 
 
 @pytest.fixture(scope="session")
+def char_models(tmp_path_factory, char_tokenizer):
+    """A folder holding two tiny char-level models saved like hub checkpoints: teacher/ and student/."""
+    from rlt.toy import build_causal_lm
+
+    root = tmp_path_factory.mktemp("char_models")
+    for name, seed in (("teacher", 1), ("student", 2)):
+        build_causal_lm(char_tokenizer, "tiny", seed=seed).save_pretrained(root / name)
+        char_tokenizer.save_pretrained(root / name)
+    return root
+
+
+@pytest.fixture(scope="session")
 def teacher(bpe_tokenizer):
     from rlt.toy import build_causal_lm
 

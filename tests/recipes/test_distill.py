@@ -26,14 +26,8 @@ def _rows(n: int) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, char_tokenizer):
-    from rlt.toy import build_causal_lm
-
-    root = tmp_path_factory.mktemp("distill")
-    for name, seed in (("teacher", 1), ("student", 2)):
-        build_causal_lm(char_tokenizer, "tiny", seed=seed).save_pretrained(root / name)
-        char_tokenizer.save_pretrained(root / name)
-    return root
+def workspace(char_models):
+    return char_models
 
 
 def _dataset(workspace: Path, n: int) -> Path:

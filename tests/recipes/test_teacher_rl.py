@@ -18,15 +18,9 @@ ROWS = [{"question": f"What is {a}+{b}?", "solution": str(a + b)} for a in (12, 
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, char_tokenizer):
-    from rlt.toy import build_causal_lm
-
-    root = tmp_path_factory.mktemp("rl")
-    for name, seed in (("teacher", 1), ("student", 2)):
-        build_causal_lm(char_tokenizer, "tiny", seed=seed).save_pretrained(root / name)
-        char_tokenizer.save_pretrained(root / name)
-    (root / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    return root
+def workspace(char_models):
+    (char_models / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    return char_models
 
 
 def _args(workspace, out, *extra):
