@@ -11,12 +11,26 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, ProgressCallback, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 from trl.models import prepare_deepspeed, prepare_fsdp
 
 from rlt.formats import FormatConfig
 from rlt.reward import RewardConfig, RLTReward
+
+
+class RewardOnProgressBar(TrainerCallback):
+    """Shows the latest RLT reward and its terms on the trainer's progress bar (after each log)."""
+
+    TERMS = ("reward", "r_ss", "r_kl", "missing_tag_penalty")
+
+    def __init__(self, progress: ProgressCallback):
+        self.progress = progress
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        bar = getattr(self.progress, "training_bar", None)
+        if bar is not None and logs and "rlt/reward" in logs:
+            bar.set_postfix({term: f"{logs[f'rlt/{term}']:.3f}" for term in self.TERMS}, refresh=False)
 
 
 def _unwrap(model: Any) -> PreTrainedModel:
@@ -65,6 +79,9 @@ class RLTGRPOTrainer(GRPOTrainer):
         self.reuses_policy_log_probs = (args.gradient_accumulation_steps % generate_every != 0
                                         or (self.use_vllm and self.vllm_importance_sampling_correction))
         self._policy_log_probs: list[torch.Tensor] | None = None
+        progress = next((c for c in self.callback_handler.callbacks if isinstance(c, ProgressCallback)), None)
+        if progress is not None:
+            self.add_callback(RewardOnProgressBar(progress))
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
         out = super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,

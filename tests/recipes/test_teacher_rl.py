@@ -106,3 +106,17 @@ def test_two_processes_finish_cleanly(command, workspace, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "abort" not in result.stderr.lower()
     assert (out / "model.safetensors").exists()
+
+
+def test_the_progress_bar_shows_the_live_reward_and_its_terms():
+    from rlt.grpo import RewardOnProgressBar
+
+    class Bar:
+        def set_postfix(self, values, refresh):
+            self.values = values
+
+    progress = type("Progress", (), {"training_bar": Bar()})()
+    logs = {"rlt/reward": -1.5, "rlt/r_ss": -0.5, "rlt/r_kl": 1.0, "rlt/missing_tag_penalty": 0.0, "loss": 0.1}
+    RewardOnProgressBar(progress).on_log(None, None, None, logs=logs)
+    assert progress.training_bar.values == {"reward": "-1.500", "r_ss": "-0.500", "r_kl": "1.000",
+                                            "missing_tag_penalty": "0.000"}
