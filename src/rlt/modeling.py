@@ -6,6 +6,7 @@ path too: nothing here knows whether a model is toy or real.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Literal
 
 import torch
@@ -27,6 +28,22 @@ def resolve_dtype(dtype: DType, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+def default_attention(device: torch.device) -> str:
+    """FlashAttention-2 on GPUs where it is installed, else PyTorch's SDPA."""
+    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def model_init_kwargs(given: dict | None) -> dict:
+    """What the training recipes hand TRL to load the trained model: the attention kernel, unless set.
+
+    The dtype stays TRL's (fp32 weights, bf16 autocast with ``--bf16``): pure bf16 weights would round
+    away updates as small as the paper's learning rate of 1e-6.
+    """
+    return {"attn_implementation": default_attention(default_device()), **(given or {})}
+
+
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     if tokenizer.pad_token is None:
@@ -43,7 +60,7 @@ def load_causal_lm(
     """A causal LM on ``device``; ``frozen`` puts it in eval mode with gradients off (a judge model)."""
     device = torch.device(device) if device is not None else default_device()
     model = AutoModelForCausalLM.from_pretrained(
-        name_or_path, dtype=resolve_dtype(dtype, device), attn_implementation="sdpa"
+        name_or_path, dtype=resolve_dtype(dtype, device), attn_implementation=default_attention(device)
     ).to(device)
     if frozen:
         model.eval().requires_grad_(False)

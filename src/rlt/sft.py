@@ -13,7 +13,7 @@ from datasets import Dataset
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
-from rlt.modeling import load_tokenizer
+from rlt.modeling import load_tokenizer, model_init_kwargs
 from rlt.run_info import write_run_info
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ def train_sft(model: str, records: list[dict], training: SFTConfig, resume: bool
     With ``resume``, training continues from the last checkpoint in ``output_dir`` (a killed run loses
     at most ``save_steps`` steps); without one, it starts afresh.
     """
+    training.model_init_kwargs = model_init_kwargs(training.model_init_kwargs)
     if is_main_process():
         write_run_info(Path(training.output_dir) / "rlt_run.json", command, training=training.to_dict(), **configs)
     trainer = SFTTrainer(model=model, args=training, train_dataset=Dataset.from_list(records),

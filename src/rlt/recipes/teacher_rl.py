@@ -28,7 +28,7 @@ from rlt.config import parse_command, setup_logging
 from rlt.data import load_examples
 from rlt.formats import TAG_STYLES, FormatConfig, SequenceBuilder
 from rlt.grpo import RLTGRPOTrainer
-from rlt.modeling import load_causal_lm, load_tokenizer
+from rlt.modeling import load_causal_lm, load_tokenizer, model_init_kwargs
 from rlt.reward import RewardConfig
 from rlt.run_info import write_run_info
 from rlt.sft import is_main_process, last_checkpoint
@@ -66,6 +66,7 @@ def build_trainer(
     """Data, models and trainer, ready to train (the benchmark times its steps)."""
     # The reward's teacher log-probs are the policy's at its sampling temperature.
     reward_config = dataclasses.replace(reward_config, teacher_temperature=training.temperature)
+    training.model_init_kwargs = model_init_kwargs(training.model_init_kwargs)
     if is_main_process():
         write_run_info(f"{training.output_dir}/rlt_run.json", "teacher-rl", arguments=args,
                        training=training.to_dict(), reward=reward_config, format=fmt)
