@@ -4,7 +4,7 @@ A partial file is JSON Lines: a header ``{"fingerprint": …}`` (a hash of every
 depend on), then one entry per line, appended and flushed as results come. A run killed while
 appending leaves at most a truncated last line; :meth:`PartialFile.load` drops it and rewrites the
 file cleanly, so later appends always start on a fresh line. Results made with other settings are
-refused rather than silently mixed in. Used by ``rlt score`` and ``rlt distill``.
+refused rather than silently mixed in. Used by ``rlt score``, ``rlt distill`` and ``rlt evaluate``.
 """
 
 from __future__ import annotations
