@@ -74,10 +74,10 @@ def seed_stages(seed: int, root: Path, budget: dict, recipes: Path) -> list[Stag
 
     world_stage = Stage(name("world"), ("toy", "init", "--output", str(world), "--seed", str(seed),
                                         *budget["world"]), (), "toy world")
+    # Listed so that the critical path (judge and warm-up → RL → explanations → student) starts first.
     return [
         world_stage,
         *student("gold", train, ["world"]),
-        *student("answer_only", str(world / "data" / "answer_only.jsonl"), ["world"]),
         recipe("teacher-sft", "teacher_sft", ["world"], "teacher warm-up", "--model", base,
                "--dataset", world / "data" / "teacher_warmup.jsonl", "--output_dir", run / "teacher_sft",
                "--disable_tqdm", "true"),
@@ -86,6 +86,7 @@ def seed_stages(seed: int, root: Path, budget: dict, recipes: Path) -> list[Stag
                "--output_dir", run / "teacher_rl", "--disable_tqdm", "true"),
         explanations("teacher_sft", ["teacher_sft", "student_gold"]),
         explanations("teacher_rl", ["teacher_rl"]),
+        *student("answer_only", str(world / "data" / "answer_only.jsonl"), ["world"]),
         *student("warmup_teacher", str(run / "distill_teacher_sft" / "distilled.jsonl"), ["distill_teacher_sft"]),
         *student("rl_teacher", str(run / "distill_teacher_rl" / "distilled.jsonl"), ["distill_teacher_rl"]),
     ]
