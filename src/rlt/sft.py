@@ -7,7 +7,9 @@ need: the tokenizer, the trainer, resuming from the last checkpoint, saving, and
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from datasets import Dataset
 from transformers.trainer_utils import get_last_checkpoint
@@ -17,6 +19,18 @@ from rlt.modeling import load_tokenizer, model_init_kwargs
 from rlt.run_info import write_run_info
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SFTArguments:
+    """The options of `rlt teacher-sft` and `rlt student-sft` beside TRL's SFTConfig."""
+
+    model: str = field(metadata={"help": "Base model to train: a local folder or a Hugging Face name."})
+    dataset: str = field(metadata={"help": "Rows with question, solution and reasoning trace (any rlt format)."})
+    split: str | None = field(default=None, metadata={"help": "Dataset split (default: the only one / train)."})
+    limit: int | None = field(default=None, metadata={"help": "Use only the first N examples."})
+    on_error: Literal["raise", "skip"] = field(default="raise", metadata={"help": "Bad rows: raise or skip."})
+    resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
 
 
 def last_checkpoint(output_dir: str) -> str | None:

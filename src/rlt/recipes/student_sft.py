@@ -10,8 +10,6 @@ student's answer only (TRL's ``assistant_only_loss``). ``--resume true`` continu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
 from trl import SFTConfig
 
@@ -19,20 +17,10 @@ from rlt.config import parse_command, setup_logging
 from rlt.data import load_examples
 from rlt.formats import TAG_STYLES, FormatConfig
 from rlt.records import student_records
-from rlt.sft import train_sft
+from rlt.sft import SFTArguments, train_sft
 
 
-@dataclass
-class StudentSFTArguments:
-    model: str = field(metadata={"help": "Base model to train: a local folder or a Hugging Face name."})
-    dataset: str = field(metadata={"help": "Rows with question, solution and reasoning trace (any rlt format)."})
-    split: str | None = field(default=None, metadata={"help": "Dataset split (default: the only one / train)."})
-    limit: int | None = field(default=None, metadata={"help": "Use only the first N examples."})
-    on_error: Literal["raise", "skip"] = field(default="raise", metadata={"help": "Bad rows: raise or skip."})
-    resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
-
-
-def run(args: StudentSFTArguments, training: SFTConfig, fmt: FormatConfig) -> None:
+def run(args: SFTArguments, training: SFTConfig, fmt: FormatConfig) -> None:
     # Data: examples → chat records in the student format
     examples = load_examples(args.dataset, args.split, on_error=args.on_error, limit=args.limit,
                              tags=TAG_STYLES[fmt.tag_format]).examples
@@ -42,8 +30,8 @@ def run(args: StudentSFTArguments, training: SFTConfig, fmt: FormatConfig) -> No
     train_sft(args.model, records, training, args.resume, "student-sft", arguments=args, format=fmt)
 
 
-def parse(argv: Sequence[str] | None) -> tuple[StudentSFTArguments, SFTConfig, FormatConfig]:
-    return parse_command(argv, [StudentSFTArguments, SFTConfig, FormatConfig], "student-sft",
+def parse(argv: Sequence[str] | None) -> tuple[SFTArguments, SFTConfig, FormatConfig]:
+    return parse_command(argv, [SFTArguments, SFTConfig, FormatConfig], "student-sft",
                          __doc__.split("\n\n")[0], defaults={"assistant_only_loss": True})
 
 
