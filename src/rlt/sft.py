@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from datasets import Dataset
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import SFTConfig, SFTTrainer
 
 from rlt.modeling import load_tokenizer, model_init_kwargs
@@ -34,8 +35,19 @@ class SFTArguments:
 
 
 def last_checkpoint(output_dir: str) -> str | None:
-    """The newest ``checkpoint-N`` folder of ``output_dir``, if any."""
-    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    """The newest complete ``checkpoint-N`` folder of ``output_dir``, if any.
+
+    A run killed while saving leaves a folder without its trainer state, which the Trainer writes last;
+    transformers' ``get_last_checkpoint`` would pick that folder and the resume would crash, so it is
+    skipped here (with a warning) for the newest checkpoint that was saved whole.
+    """
+    folders = Path(output_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*") if Path(output_dir).is_dir() else []
+    numbered = [(int(f.name.split("-")[1]), f) for f in folders if f.is_dir() and f.name.split("-")[1].isdigit()]
+    for _, folder in sorted(numbered, reverse=True):
+        if (folder / TRAINER_STATE_NAME).is_file():
+            return str(folder)
+        logger.warning("skipping %s: it has no %s (the run was killed while saving it)", folder, TRAINER_STATE_NAME)
+    return None
 
 
 def train_sft(model: str, records: list[dict], training: SFTConfig, resume: bool, command: str,

@@ -11,6 +11,7 @@ from rlt.cli import main as rlt
 from rlt.data import DataError, Example
 from rlt.formats import FormatConfig
 from rlt.records import student_records, teacher_records
+from rlt.sft import last_checkpoint
 
 EXAMPLES = [Example(f"What is {a}+{b}+{c}?", str(a + b + c), f"{a}+{b}={a + b}, {a + b}+{c}={a + b + c}")
             for a, b, c in [(12, 30, 41), (55, 17, 23), (90, 11, 64), (33, 33, 33)] * 8]
@@ -80,3 +81,13 @@ def test_student_loss_is_on_the_answer_only(workspace, char_tokenizer):
     out = char_tokenizer.apply_chat_template(record["messages"], return_assistant_tokens_mask=True, return_dict=True)
     answer_ids = [i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m]
     assert char_tokenizer.decode(answer_ids) == fmt.student_answer("12+30=42, 42+41=83", "83") + "<|im_end|>"
+
+
+def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path):
+    for step, complete in ((2, True), (4, True), (6, False), (10, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-notes").mkdir()
+    assert last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-4")
+    assert last_checkpoint(str(tmp_path / "missing")) is None
