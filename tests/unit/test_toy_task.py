@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections import Counter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -116,6 +117,7 @@ def test_corruptions_of_a_three_operand_question(kind):
         "empty": "",
         "restated_answer": "The answer is 111.",
         "shuffled_steps": "85+26=111, 47+38=85",
+        "unfinished": "47+38=85",
     }
     if kind in expected:
         assert text == expected[kind]
@@ -137,6 +139,7 @@ def test_degenerate_inputs_still_get_every_corruption(numbers):
         assert text != gold_explanation(numbers) and explanation_kind(numbers, text) == kind
     assert corrupt([47, 38], "skipped_step", random.Random(0)) == "85"
     assert corrupt([47, 38], "shuffled_steps", random.Random(0)) == "85=47+38"
+    assert corrupt([47, 38], "unfinished", random.Random(0)) == "47+38"
 
 
 @HYPOTHESIS
@@ -200,18 +203,29 @@ def test_is_correct_reads_the_configured_tags():
 # Rows for training ---------------------------------------------------------------------------------
 
 
-def test_teacher_warmup_rows_mix_gold_and_corrupted_traces():
+def test_teacher_warmup_rows_follow_the_mix_exactly():
     train, _ = AdditionTask().splits(200, 0)
-    rows = teacher_warmup_rows(train, 0.5, rng=7)
-    assert rows == teacher_warmup_rows(train, 0.5, rng=random.Random(7))
+    mix = {"gold": 0.4, "skipped_step": 0.45, "restated_answer": 0.15}
+    rows = teacher_warmup_rows(train, mix, rng=7)
+    assert rows == teacher_warmup_rows(train, mix, rng=random.Random(7))
+    assert rows != teacher_warmup_rows(train, mix, rng=8)
     assert [r["question"] for r in rows] == [e.question for e in train]
-    kinds = [r["kind"] for r in rows]
-    assert kinds.count("gold") == 100 and set(kinds) == {"gold", *CORRUPTIONS} - {"empty"}
+    assert Counter(r["kind"] for r in rows) == {"gold": 80, "skipped_step": 90, "restated_answer": 30}
     for row in rows:
         assert explanation_kind(numbers_of(row["question"]), row["reasoning_trace"]) == row["kind"]
-    assert sum(r["kind"] == "gold" for r in teacher_warmup_rows(train, 0.25, rng=0)) == 50
-    with pytest.raises(ValueError, match="gold_fraction"):
-        teacher_warmup_rows(train, 1.5)
+    for bad in ({"gold": 1, "typo": 1}, {"gold": -1, "empty": 2}, {"gold": 0}, {}):
+        with pytest.raises(ValueError, match="mix"):
+            teacher_warmup_rows(train, bad)
+
+
+@given(st.dictionaries(st.sampled_from(("gold", *CORRUPTIONS)), st.floats(0.01, 10), min_size=1),
+       st.integers(0, 300))
+def test_warmup_kind_counts_sum_to_the_rows_and_round_each_share(mix, n):
+    train, _ = AdditionTask().splits(n, 0)
+    counts = Counter(r["kind"] for r in teacher_warmup_rows(train, mix, rng=0))
+    assert sum(counts.values()) == n
+    for kind, share in mix.items():
+        assert abs(counts[kind] - n * share / sum(mix.values())) < 1
 
 
 def test_answer_only_rows_have_an_empty_trace():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rlt.data import Example
@@ -23,7 +23,7 @@ from rlt.formats import FormatConfig
 GOLD = "gold"
 OTHER = "other"
 CORRUPTIONS: tuple[str, ...] = (
-    "wrong_intermediate", "skipped_step", "shuffled_steps", "filler", "empty", "restated_answer",
+    "wrong_intermediate", "skipped_step", "shuffled_steps", "filler", "empty", "restated_answer", "unfinished",
 )
 # Words a rambling explanation adds; none holds a digit, '=' or '+', so they never read as a step.
 FILLER_PHRASES: tuple[str, ...] = ("let me think", "hmm", "wait", "ok so", "right")
@@ -217,6 +217,15 @@ def _filler(numbers: Sequence[int], rng: random.Random) -> str:
     return STEP_SEPARATOR.join([*pieces[:at], *filler, *pieces[at:]])
 
 
+def _unfinished(numbers: Sequence[int]) -> str:
+    """The gold explanation stopping one step short of the total (``47+38=85``): the reader is left to do
+    the last addition unaided. With two operands the only step is set up but not done (``47+38``)."""
+    steps = _gold_steps(numbers)
+    if len(steps) == 1:
+        return steps[0].split("=")[0]
+    return STEP_SEPARATOR.join(steps[:-1])
+
+
 def _restated_answer(numbers: Sequence[int]) -> str:
     return f"The answer is {solution(numbers)}."
 
@@ -240,6 +249,8 @@ def corrupt(numbers: Sequence[int], kind: str, rng: random.Random) -> str:
         return ""
     if kind == "restated_answer":
         return _restated_answer(numbers)
+    if kind == "unfinished":
+        return _unfinished(numbers)
     raise ValueError(f"unknown corruption {kind!r}: use one of {', '.join(CORRUPTIONS)}")
 
 
@@ -280,6 +291,8 @@ def explanation_kind(numbers: Sequence[int], explanation: str) -> str:
         return "shuffled_steps"
     if explanation in _skipped_steps_variants(numbers):
         return "skipped_step"
+    if explanation == _unfinished(numbers):
+        return "unfinished"
     if _is_wrong_intermediate(numbers, pieces):
         return "wrong_intermediate"
     return OTHER
@@ -310,28 +323,39 @@ def is_correct(text: str, solution: str, fmt: FormatConfig | None = None) -> boo
 
 
 def teacher_warmup_rows(
-    examples: Sequence[Example], gold_fraction: float = 0.5, *, rng: random.Random | int = 0
+    examples: Sequence[Example], mix: Mapping[str, float], *, rng: random.Random | int = 0
 ) -> list[dict]:
     """Rows for the teacher's SFT warm-up: an imperfect teacher, so that RL has something to fix.
 
-    ``round(gold_fraction * len(examples))`` rows, at random positions, keep the gold explanation as
-    ``reasoning_trace``; the others get a random corruption other than ``empty`` (an empty trace
-    teaches nothing to imitate). Each row also says its ``kind``. An int ``rng`` seeds a fresh
-    generator, so the rows are deterministic given it.
+    ``mix`` maps each explanation kind (``"gold"`` or one of :data:`CORRUPTIONS`) to the share of rows
+    that get it; shares are normalised, and the counts are exact (largest remainders), spread over the
+    rows at random. Each row says its ``kind``. An int ``rng`` seeds a fresh generator, so the rows are
+    deterministic given it.
     """
-    if not 0.0 <= gold_fraction <= 1.0:
-        raise ValueError(f"gold_fraction must be in [0, 1], got {gold_fraction}")
+    unknown = set(mix) - {GOLD, *CORRUPTIONS}
+    if unknown or not mix or any(share < 0 for share in mix.values()) or sum(mix.values()) <= 0:
+        raise ValueError(f"mix must give non-negative shares, not all zero, to kinds among "
+                         f"{', '.join((GOLD, *CORRUPTIONS))}; got {dict(mix)}")
     rng = random.Random(rng) if isinstance(rng, int) else rng
-    kinds = [k for k in CORRUPTIONS if k != "empty"]
-    gold_rows = set(rng.sample(range(len(examples)), round(gold_fraction * len(examples))))
+    kinds = _exact_counts(mix, len(examples))
+    rng.shuffle(kinds)
     rows = []
-    for i, example in enumerate(examples):
+    for example, kind in zip(examples, kinds):
         numbers = numbers_of(example.question)
-        kind = GOLD if i in gold_rows else rng.choice(kinds)
         trace = gold_explanation(numbers) if kind == GOLD else corrupt(numbers, kind, rng)
         rows.append({"question": example.question, "solution": example.solution,
                      "reasoning_trace": trace, "kind": kind})
     return rows
+
+
+def _exact_counts(mix: Mapping[str, float], total: int) -> list[str]:
+    """``total`` kinds in the proportions of ``mix``, rounded by largest remainder (they sum to ``total``)."""
+    scale = total / sum(mix.values())
+    counts = {kind: int(share * scale) for kind, share in mix.items()}
+    by_remainder = sorted(mix, key=lambda kind: counts[kind] - mix[kind] * scale)
+    for kind in by_remainder[: total - sum(counts.values())]:
+        counts[kind] += 1
+    return [kind for kind, count in counts.items() for _ in range(count)]
 
 
 def answer_only_rows(examples: Sequence[Example]) -> list[dict]:

@@ -5,7 +5,7 @@
     base_model/                     char tokenizer + untrained Qwen2 (AutoTokenizer / AutoModelForCausalLM)
     data/train.jsonl                question, solution, reasoning_trace (gold)
     data/heldout.jsonl              the same for held-out questions (never in train)
-    data/teacher_warmup.jsonl       the teacher's SFT rows: half gold, half corrupted traces, with kind
+    data/teacher_warmup.jsonl       the teacher's SFT rows: gold, unfinished and terse traces (WARMUP_MIX), with kind
     data/answer_only.jsonl          student rows with an empty trace (the "answer only" bound)
     data/explanations_by_kind.jsonl question, solution, explanation, kind: gold and every corruption
                                     for up to 100 held-out questions (ground truth for the reward)
@@ -43,7 +43,13 @@ from rlt.toy.tokenizer import build_char_tokenizer
 logger = logging.getLogger(__name__)
 
 MANIFEST = "world.json"
-WARMUP_GOLD_FRACTION = 0.5
+# The warm-up teacher's explanations: half stop one step short of the total ("unfinished"), 30% are
+# gold, the rest terse (a skipped step, or just the answer). Every gold or unfinished row spells out the
+# first addition, so the tiny teacher learns to add within the warm-up (rows without that step teach no
+# arithmetic, and a mix with fewer of them leaves it guessing the running sums); students distilled from
+# it mostly stop short and must do the last addition unaided. RL on the RLT reward has to teach it to
+# finish its explanations.
+WARMUP_MIX = {GOLD: 0.3, "unfinished": 0.5, "skipped_step": 0.1, "restated_answer": 0.1}
 KIND_QUESTIONS = 100
 FILES = {
     "base_model": "base_model",
@@ -193,7 +199,7 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
     logger.info("wrote %s: %s Qwen2 model (%d parameters), char tokenizer (%d tokens)",
                 world.base_model, config.model_size, model.num_parameters(), len(tokenizer))
 
-    warmup = teacher_warmup_rows(train, WARMUP_GOLD_FRACTION, rng=_rng(config, "warmup"))
+    warmup = teacher_warmup_rows(train, WARMUP_MIX, rng=_rng(config, "warmup"))
     by_kind = explanations_by_kind_rows(heldout[:KIND_QUESTIONS], _rng(config, "explanations"))
     data = {
         "train": [e.to_dict() for e in train],
