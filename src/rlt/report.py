@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -37,10 +38,18 @@ def _spread(values: Sequence[float]) -> dict:
     return {"mean": statistics.fmean(values), "std": statistics.pstdev(values), "per_seed": list(values)}
 
 
-def gold_rate(distilled_messages: Path) -> float:
-    """Share of a teacher's explanations that are exactly the gold running sums."""
-    rows = _jsonl(distilled_messages)
-    return sum(explanation_kind(numbers_of(r["question"]), r["reasoning_trace"]) == "gold" for r in rows) / len(rows)
+def kind_shares(distilled_messages: Path) -> dict[str, float]:
+    """Share of a teacher's explanations of each kind (gold, a corruption, or other), largest first."""
+    kinds = Counter(explanation_kind(numbers_of(r["question"]), r["reasoning_trace"])
+                    for r in _jsonl(distilled_messages))
+    total = sum(kinds.values())
+    return {kind: count / total for kind, count in kinds.most_common()}
+
+
+def _mean_kind_shares(per_seed: Sequence[dict[str, float]]) -> dict[str, float]:
+    kinds = {kind for shares in per_seed for kind in shares}
+    means = {kind: statistics.fmean(shares.get(kind, 0.0) for shares in per_seed) for kind in kinds}
+    return dict(sorted(means.items(), key=lambda item: -item[1]))
 
 
 def collect(root: Path, seeds: Sequence[int]) -> dict:
@@ -49,9 +58,11 @@ def collect(root: Path, seeds: Sequence[int]) -> dict:
                 for kind in STUDENTS}
     reward = {teacher: _spread([_json(r / f"distill_{teacher}" / "summary.json")["mean_reward"] for r in runs])
               for teacher in TEACHERS}
-    gold = {teacher: _spread([gold_rate(r / f"distill_{teacher}" / "distilled_messages.jsonl") for r in runs])
-            for teacher in TEACHERS}
-    return {"accuracy": accuracy, "reward": reward, "teacher_gold_rate": gold}
+    kinds = {teacher: [kind_shares(r / f"distill_{teacher}" / "distilled_messages.jsonl") for r in runs]
+             for teacher in TEACHERS}
+    gold = {teacher: _spread([shares.get("gold", 0.0) for shares in kinds[teacher]]) for teacher in TEACHERS}
+    return {"accuracy": accuracy, "reward": reward, "teacher_gold_rate": gold,
+            "teacher_kinds": {teacher: _mean_kind_shares(kinds[teacher]) for teacher in TEACHERS}}
 
 
 def plot_rl_curves(root: Path, seeds: Sequence[int], path: Path) -> None:
@@ -124,6 +135,10 @@ def _markdown(summary: dict) -> str:
         "| teacher | mean RLT reward of its explanations | exactly-gold explanations |", "| --- | --- | --- |",
         *(f"| {TEACHERS[t]} | {reward[t]['mean']:+.3f} ± {reward[t]['std']:.3f} | "
           f"{gold[t]['mean']:.1%} ± {gold[t]['std']:.1%} |" for t in TEACHERS), "",
+        "What the teachers write (share of their explanations of the training questions, mean over seeds; "
+        "`other` is none of the toy task's kinds, mostly a wrong sum):", "",
+        *(f"- {TEACHERS[t]}: " + ", ".join(f"{kind} {share:.1%}" for kind, share in summary["teacher_kinds"][t].items())
+          for t in TEACHERS), "",
         f"Expected ordering (answer-only < warm-up-teacher student < RL-teacher student ≤ gold): "
         f"**{'holds' if summary['ordering_holds'] else 'does NOT hold'}**; RL-teacher student minus "
         f"warm-up-teacher student: {summary['rl_minus_warmup']:+.3f}.", "",
@@ -152,6 +167,7 @@ def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], resu
         "accuracy_detail": acc,
         "reward_detail": collected["reward"],
         "teacher_gold_rate": collected["teacher_gold_rate"],
+        "teacher_kinds": collected["teacher_kinds"],
     }
     (report / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (report / "stages.json").write_text(json.dumps({n: asdict(r) for n, r in results.items()}, indent=2) + "\n")

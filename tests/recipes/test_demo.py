@@ -23,6 +23,10 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path):
     assert all(0.0 <= v <= 1.0 for v in summary["accuracy"].values())
     for key in ("reward_before_rl", "reward_after_rl", "wall_seconds"):
         assert isinstance(summary[key], float)
+    for teacher in ("teacher_sft", "teacher_rl"):
+        shares = summary["teacher_kinds"][teacher]
+        assert sum(shares.values()) == pytest.approx(1.0)
+        assert shares.get("gold", 0.0) == pytest.approx(summary["teacher_gold_rate"][teacher]["mean"])
     for name in ("summary.md", "accuracy.png", "rl_reward.png", "samples.md", "commands.sh", "stages.json"):
         assert (out / "report" / name).stat().st_size > 0
     stages = json.loads((out / "report" / "stages.json").read_text())
