@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 from collections import Counter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -315,6 +316,15 @@ def test_world_is_reused_or_refused(toy_world: ToyWorld, tmp_path):
     with pytest.raises(ValueError, match="distinct questions"):
         build_toy_world(tmp_path / "too_big", ToyWorldConfig(operands=2, low=0, high=2, n_train=8, n_heldout=2))
     assert not (tmp_path / "too_big").exists()
+
+
+def test_a_world_drawn_with_another_warmup_mix_is_refused(toy_world: ToyWorld, tmp_path):
+    older = tmp_path / "older"
+    shutil.copytree(toy_world.root, older)
+    manifest = json.loads((older / "world.json").read_text())
+    (older / "world.json").write_text(json.dumps({**manifest, "warmup_mix": {"gold": 0.5, "filler": 0.5}}))
+    with pytest.raises(ToyWorldError, match="another mix"):
+        build_toy_world(older, toy_world.config)
 
 
 def test_an_unfinished_build_is_completed(tmp_path):

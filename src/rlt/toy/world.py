@@ -157,13 +157,17 @@ def _existing(root: Path, config: ToyWorldConfig) -> ToyWorld | None:
     """The world already in ``root`` if it is the one asked for; None if ``root`` is free to build in."""
     manifest = root / MANIFEST
     if manifest.is_file():
-        found = json.loads(manifest.read_text())["config"]
+        recorded = json.loads(manifest.read_text())
+        found = recorded["config"]
         wanted = asdict(config)
         if found != wanted:
             changes = ", ".join(f"{k}: {found.get(k)!r} there, {v!r} asked" for k, v in wanted.items()
                                 if found.get(k) != v)
             raise ToyWorldError(f"{root} holds a toy world with another config ({changes}); "
                                 "choose another folder or delete it")
+        if recorded.get("warmup_mix") != WARMUP_MIX:
+            raise ToyWorldError(f"{root} holds a toy world whose teacher warm-up rows were drawn with another "
+                                f"mix (an earlier rlt; now {WARMUP_MIX}); choose another folder or delete it")
         world = ToyWorld(root, config)
         if world.is_complete():
             return world
@@ -212,7 +216,8 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
         write_jsonl(world._path(name), rows)
         logger.info("wrote %s: %d rows", world._path(name), len(rows))
 
-    manifest = {"config": asdict(config), "files": FILES, "rows": {name: len(rows) for name, rows in data.items()}}
+    manifest = {"config": asdict(config), "warmup_mix": WARMUP_MIX, "files": FILES,
+                "rows": {name: len(rows) for name, rows in data.items()}}
     temporary = world.manifest.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
     temporary.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(temporary, world.manifest)
