@@ -119,6 +119,7 @@ def test_corruptions_of_a_three_operand_question(kind):
         "restated_answer": "The answer is 111.",
         "shuffled_steps": "85+26=111, 47+38=85",
         "unfinished": "47+38=85",
+        "answer_first": "The answer is 111. 47+38=85, 85+26=111",
     }
     if kind in expected:
         assert text == expected[kind]

@@ -24,6 +24,7 @@ GOLD = "gold"
 OTHER = "other"
 CORRUPTIONS: tuple[str, ...] = (
     "wrong_intermediate", "skipped_step", "shuffled_steps", "filler", "empty", "restated_answer", "unfinished",
+    "answer_first",
 )
 # Words a rambling explanation adds; none holds a digit, '=' or '+', so they never read as a step.
 FILLER_PHRASES: tuple[str, ...] = ("let me think", "hmm", "wait", "ok so", "right")
@@ -230,6 +231,12 @@ def _restated_answer(numbers: Sequence[int]) -> str:
     return f"The answer is {solution(numbers)}."
 
 
+def _answer_first(numbers: Sequence[int]) -> str:
+    """The answer stated before the gold working (``The answer is 111. 47+38=85, 85+26=111``): natural to
+    a teacher that is shown the solution, but a student taught by it must say the total before adding."""
+    return f"{_restated_answer(numbers)} {gold_explanation(numbers)}"
+
+
 def corrupt(numbers: Sequence[int], kind: str, rng: random.Random) -> str:
     """An explanation of ``numbers`` made worse in the way ``kind`` names (one of :data:`CORRUPTIONS`).
 
@@ -251,6 +258,8 @@ def corrupt(numbers: Sequence[int], kind: str, rng: random.Random) -> str:
         return _restated_answer(numbers)
     if kind == "unfinished":
         return _unfinished(numbers)
+    if kind == "answer_first":
+        return _answer_first(numbers)
     raise ValueError(f"unknown corruption {kind!r}: use one of {', '.join(CORRUPTIONS)}")
 
 
@@ -283,6 +292,8 @@ def explanation_kind(numbers: Sequence[int], explanation: str) -> str:
         return "empty"
     if explanation == _restated_answer(numbers):
         return "restated_answer"
+    if explanation == _answer_first(numbers):
+        return "answer_first"
     steps = [p for p in pieces if p not in FILLER_PHRASES]
     if steps == gold_steps:
         return "filler"
