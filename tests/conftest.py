@@ -65,7 +65,9 @@ def student(bpe_tokenizer):
 
 @pytest.fixture(scope="session")
 def toy_world(tmp_path_factory):
-    """A small toy world (400 train and 100 held-out questions, tiny base model), built once per session."""
+    """A small toy world (400 train and 100 held-out questions, tiny untrained base model), built once per
+    session; the pretraining of the base model has its own tests."""
     from rlt.toy.world import ToyWorldConfig, build_toy_world
 
-    return build_toy_world(tmp_path_factory.mktemp("toy_world"), ToyWorldConfig(n_train=400, n_heldout=100))
+    config = ToyWorldConfig(n_train=400, n_heldout=100, pretrain_steps=0)
+    return build_toy_world(tmp_path_factory.mktemp("toy_world"), config)

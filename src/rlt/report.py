@@ -62,7 +62,16 @@ def collect(root: Path, seeds: Sequence[int]) -> dict:
              for teacher in TEACHERS}
     gold = {teacher: _spread([shares.get("gold", 0.0) for shares in kinds[teacher]]) for teacher in TEACHERS}
     return {"accuracy": accuracy, "reward": reward, "teacher_gold_rate": gold,
-            "teacher_kinds": {teacher: _mean_kind_shares(kinds[teacher]) for teacher in TEACHERS}}
+            "teacher_kinds": {teacher: _mean_kind_shares(kinds[teacher]) for teacher in TEACHERS},
+            "evaluation": evaluation_settings(_json(runs[0] / "eval_gold" / "summary.json"))}
+
+
+def evaluation_settings(eval_summary: dict) -> str:
+    """How the students were evaluated, in words, from an ``rlt evaluate`` summary."""
+    if eval_summary["greedy"]:
+        return "greedy decoding"
+    return (f"pass@1 over {eval_summary['num_samples']} samples at temperature {eval_summary['temperature']:g}, "
+            f"top-p {eval_summary['top_p']:g}")
 
 
 def plot_rl_curves(root: Path, seeds: Sequence[int], path: Path) -> None:
@@ -128,7 +137,7 @@ def _markdown(summary: dict) -> str:
     lines = [
         "# rlt demo", "",
         f"{seeds} seed(s), {summary['wall_seconds'] / 60:.1f} minutes. Students trained on the toy task's "
-        "training questions, evaluated on held-out ones (greedy, exact answer).", "",
+        f"training questions, evaluated on held-out ones ({summary['evaluation']}, exact answer).", "",
         "| student trained on | held-out accuracy (mean ± std) | per seed |", "| --- | --- | --- |",
         *(f"| {STUDENTS[k]} | {acc[k]['mean']:.3f} ± {acc[k]['std']:.3f} | "
           f"{', '.join(f'{v:.3f}' for v in acc[k]['per_seed'])} |" for k in STUDENTS), "",
@@ -168,6 +177,7 @@ def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], resu
         "reward_detail": collected["reward"],
         "teacher_gold_rate": collected["teacher_gold_rate"],
         "teacher_kinds": collected["teacher_kinds"],
+        "evaluation": collected["evaluation"],
     }
     (report / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (report / "stages.json").write_text(json.dumps({n: asdict(r) for n, r in results.items()}, indent=2) + "\n")

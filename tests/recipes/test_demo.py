@@ -39,11 +39,11 @@ def _stage(name, *argv, needs=()):
 
 def test_pipeline_runs_in_dependency_order_and_resumes(tmp_path, monkeypatch):
     """Stages are `rlt` commands; here `rlt toy init` twice and a stage that needs both."""
+    world = ("--n_train", "20", "--n_heldout", "5", "--pretrain_steps", "0")
     stages = [
-        _stage("a", "toy", "init", "--output", str(tmp_path / "a"), "--n_train", "20", "--n_heldout", "5"),
-        _stage("b", "toy", "init", "--output", str(tmp_path / "b"), "--n_train", "20", "--n_heldout", "5"),
-        _stage("c", "toy", "init", "--output", str(tmp_path / "a"), "--n_train", "20", "--n_heldout", "5",
-               needs=("a", "b")),
+        _stage("a", "toy", "init", "--output", str(tmp_path / "a"), *world),
+        _stage("b", "toy", "init", "--output", str(tmp_path / "b"), *world),
+        _stage("c", "toy", "init", "--output", str(tmp_path / "a"), *world, needs=("a", "b")),
     ]
     results = Pipeline(stages, tmp_path / "state", workers=2).run()
     assert set(results) == {"a", "b", "c"} and all(r.peak_memory_mib > 0 for r in results.values())

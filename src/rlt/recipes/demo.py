@@ -4,9 +4,10 @@
 
 For each seed, on the toy world (multi-operand addition, tiny local models):
 
-1. build the world; train a student on gold explanations (the upper bound, and the reward's judge)
+1. build the world (its base model pretrained on addition facts, the stand-in for a pretrained LM);
+   train a student on gold explanations (the upper bound, and the reward's judge)
    and one on answers alone (the lower bound);
-2. warm up a teacher on explanations that mostly stop short or skip steps (an imperfect teacher);
+2. warm up a teacher on explanations that often add all the numbers in one step (an imperfect teacher);
 3. train it with GRPO on the RLT reward, the gold student judging;
 4. let the warm-up teacher and the RL teacher each explain the training questions (scored by the
    reward: its mean before and after RL), and train a fresh student on each teacher's explanations;

@@ -2,14 +2,15 @@
 
 ``build_toy_world(folder, config)`` writes::
 
-    base_model/                     char tokenizer + untrained Qwen2 (AutoTokenizer / AutoModelForCausalLM)
+    base_model/                     char tokenizer + Qwen2 pretrained on addition facts (rlt.toy.pretraining),
+                                    loaded with AutoTokenizer / AutoModelForCausalLM
     data/train.jsonl                question, solution, reasoning_trace (gold)
     data/heldout.jsonl              the same for held-out questions (never in train)
-    data/teacher_warmup.jsonl       the teacher's SFT rows: gold, unfinished and terse traces (WARMUP_MIX), with kind
+    data/teacher_warmup.jsonl       the teacher's SFT rows: gold and skipped-step traces (WARMUP_MIX), with kind
     data/answer_only.jsonl          student rows with an empty trace (the "answer only" bound)
     data/explanations_by_kind.jsonl question, solution, explanation, kind: gold and every corruption
                                     for up to 100 held-out questions (ground truth for the reward)
-    world.json                      the config and the file list, written last
+    world.json                      the config, the file list and the base model's fact accuracy, written last
 
 Every file is a function of the config alone, so a world is rebuilt identically from its
 ``world.json``, and a folder that already holds the world asked for is reused as it is.
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from rlt.data import Example, write_jsonl
 from rlt.toy.models import MODEL_SIZES, build_causal_lm, save_model_and_tokenizer
+from rlt.toy.pretraining import PretrainingConfig, fact_accuracy, pretrain
 from rlt.toy.task import (
     CORRUPTIONS,
     GOLD,
@@ -43,13 +45,12 @@ from rlt.toy.tokenizer import build_char_tokenizer
 logger = logging.getLogger(__name__)
 
 MANIFEST = "world.json"
-# The warm-up teacher's explanations: half stop one step short of the total ("unfinished"), 30% are
-# gold, the rest terse (a skipped step, or just the answer). Every gold or unfinished row spells out the
-# first addition, so the tiny teacher learns to add within the warm-up (rows without that step teach no
-# arithmetic, and a mix with fewer of them leaves it guessing the running sums); students distilled from
-# it mostly stop short and must do the last addition unaided. RL on the RLT reward has to teach it to
-# finish its explanations.
-WARMUP_MIX = {GOLD: 0.3, "unfinished": 0.5, "skipped_step": 0.1, "restated_answer": 0.1}
+# The warm-up teacher's explanations: half gold, half adding all the numbers in one step to the total it
+# was shown (`48+19+82=149`), which is what a teacher that knows the answer tends to write. A student
+# taught by it writes that one-step sum about half the time, and then mostly gets it wrong: it cannot
+# add three numbers at once. RL on the RLT reward has to teach the teacher to write the running sum out.
+# (Warm-ups that stopped one step short failed: a student that can add does the last addition unaided.)
+WARMUP_MIX = {GOLD: 0.5, "skipped_step": 0.5}
 KIND_QUESTIONS = 100
 FILES = {
     "base_model": "base_model",
@@ -77,15 +78,23 @@ class ToyWorldConfig:
     n_train: int = field(default=20000, metadata={"help": "Training questions."})
     n_heldout: int = field(default=500, metadata={"help": "Held-out questions (never among the training ones)."})
     model_size: str = field(default="tiny", metadata={"help": f"Base model preset: {', '.join(MODEL_SIZES)}."})
+    pretrain_steps: int = field(default=1200, metadata={
+        "help": "Steps of pretraining the base model on addition facts (0: leave it untrained)."})
+    pretrain_learning_rate: float = field(default=5e-3, metadata={"help": "Learning rate of that pretraining."})
     seed: int = field(default=0, metadata={"help": "Seeds the splits, the corruptions and the initial weights."})
 
     def __post_init__(self) -> None:
         if self.model_size not in MODEL_SIZES:
             raise ValueError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {self.model_size!r}")
+        if self.pretrain_steps < 0:
+            raise ValueError(f"pretrain_steps must be non-negative, got {self.pretrain_steps}")
         self.task()  # invalid task fields fail here, when the config is made, not midway through a build
 
     def task(self) -> AdditionTask:
         return AdditionTask(operands=self.operands, low=self.low, high=self.high, seed=self.seed)
+
+    def pretraining(self) -> PretrainingConfig:
+        return PretrainingConfig(steps=self.pretrain_steps, learning_rate=self.pretrain_learning_rate, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -199,9 +208,14 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
 
     tokenizer = build_char_tokenizer()
     model = build_causal_lm(tokenizer, config.model_size, seed=config.seed)
+    if config.pretrain_steps:
+        logger.info("pretraining the base model on addition facts for %d steps", config.pretrain_steps)
+        model = pretrain(model, tokenizer, config.task(), config.pretraining())
+    accuracy = fact_accuracy(model, tokenizer, config.task(), seed=config.seed)
     save_model_and_tokenizer(model, tokenizer, world.base_model)
-    logger.info("wrote %s: %s Qwen2 model (%d parameters), char tokenizer (%d tokens)",
-                world.base_model, config.model_size, model.num_parameters(), len(tokenizer))
+    logger.info("wrote %s: %s Qwen2 model (%d parameters, completes %.1f%% of fresh addition facts), "
+                "char tokenizer (%d tokens)", world.base_model, config.model_size, model.num_parameters(),
+                100 * accuracy, len(tokenizer))
 
     warmup = teacher_warmup_rows(train, WARMUP_MIX, rng=_rng(config, "warmup"))
     by_kind = explanations_by_kind_rows(heldout[:KIND_QUESTIONS], _rng(config, "explanations"))
@@ -216,8 +230,8 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
         write_jsonl(world._path(name), rows)
         logger.info("wrote %s: %d rows", world._path(name), len(rows))
 
-    manifest = {"config": asdict(config), "warmup_mix": WARMUP_MIX, "files": FILES,
-                "rows": {name: len(rows) for name, rows in data.items()}}
+    manifest = {"config": asdict(config), "warmup_mix": WARMUP_MIX, "base_model_fact_accuracy": accuracy,
+                "files": FILES, "rows": {name: len(rows) for name, rows in data.items()}}
     temporary = world.manifest.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
     temporary.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(temporary, world.manifest)

@@ -1,0 +1,71 @@
+"""The toy base model's pretraining on addition facts: the documents, the training, the fact check."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from rlt.toy import build_causal_lm
+from rlt.toy.pretraining import FACT_SEPARATOR, PretrainingConfig, fact_accuracy, fact_documents, pretrain
+from rlt.toy.task import AdditionTask
+
+TASK = AdditionTask(operands=3, low=10, high=99)
+
+
+def test_fact_documents_hold_true_facts_of_the_additions_explanations_make():
+    config = PretrainingConfig(facts_per_document=5)
+    documents = fact_documents(TASK, 200, config)
+    assert len(documents) == 200
+    for document in documents:
+        facts = document.split(FACT_SEPARATOR)
+        assert len(facts) == 5
+        for fact in facts:
+            a, b, total = map(int, re.fullmatch(r"(\d+)\+(\d+)=(\d+)", fact).groups())
+            assert a + b == total and 10 <= a <= 198 and 10 <= b <= 99
+    assert fact_documents(TASK, 200, config) == documents
+    assert fact_documents(TASK, 200, PretrainingConfig(facts_per_document=5, seed=1)) != documents
+
+
+def _mean_loss(model, tokenizer, documents) -> float:
+    batch = tokenizer(documents, return_tensors="pt", padding=True)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    with torch.no_grad():
+        return model(**batch, labels=labels).loss.item()
+
+
+def test_pretraining_lowers_the_loss_on_fresh_facts(char_tokenizer):
+    model = build_causal_lm(char_tokenizer, "tiny", seed=0)
+    held_out = fact_documents(TASK, 32, PretrainingConfig(seed=99))
+    before = _mean_loss(model, char_tokenizer, held_out)
+    trained = pretrain(model, char_tokenizer, TASK, PretrainingConfig(steps=40, batch_size=16))
+    assert not trained.training
+    assert _mean_loss(trained, char_tokenizer, held_out) < 0.6 * before
+
+
+class _Calculator(torch.nn.Module):
+    """Completes ``a+b=`` prompts with ``a+b+error`` (a stand-in model with known accuracy)."""
+
+    def __init__(self, tokenizer, error: int = 0):
+        super().__init__()
+        self.tokenizer, self.error = tokenizer, error
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def generate(self, input_ids, attention_mask, **_):
+        rows = []
+        for ids in input_ids.tolist():
+            prompt = self.tokenizer.decode(ids, skip_special_tokens=True)
+            a, b = map(int, prompt.rstrip("=").split("+"))
+            rows.append(ids + self.tokenizer.encode(f"{a + b + self.error},", add_special_tokens=False))
+        width = max(map(len, rows))
+        return torch.tensor([row + [self.tokenizer.pad_token_id] * (width - len(row)) for row in rows])
+
+
+@pytest.mark.parametrize(("error", "expected"), [(0, 1.0), (1, 0.0)])
+def test_fact_accuracy_counts_right_sums(char_tokenizer, error, expected):
+    assert fact_accuracy(_Calculator(char_tokenizer, error), char_tokenizer, TASK, count=50) == expected
+
+
+def test_an_untrained_model_knows_no_facts(char_tokenizer):
+    assert fact_accuracy(build_causal_lm(char_tokenizer, "tiny", seed=0), char_tokenizer, TASK, count=64) < 0.05
