@@ -81,7 +81,7 @@ def count_completions(trainer, timer: StepTimer) -> None:
 def train_models(world: Path) -> None:
     """The toy world, a warmed-up teacher and a gold-explanation student (the recipe's inputs)."""
     rlt(["toy", "init", "--output", str(world), "--n_train", "2000", "--n_heldout", "100",
-         "--pretrain_steps", "0"])
+         "--pretrain_max_steps", "0"])
     rlt(["teacher-sft", "--config", str(CONFIGS / "teacher_sft.yaml"), "--model", str(world / "base_model"),
          "--dataset", str(world / "data/teacher_warmup.jsonl"), "--output_dir", str(world / "teacher_sft"),
          "--max_steps", "300", "--disable_tqdm", "true"])

@@ -69,5 +69,5 @@ def toy_world(tmp_path_factory):
     session; the pretraining of the base model has its own tests."""
     from rlt.toy.world import ToyWorldConfig, build_toy_world
 
-    config = ToyWorldConfig(n_train=400, n_heldout=100, pretrain_steps=0)
+    config = ToyWorldConfig(n_train=400, n_heldout=100, pretrain_max_steps=0)
     return build_toy_world(tmp_path_factory.mktemp("toy_world"), config)

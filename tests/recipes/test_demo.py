@@ -39,7 +39,7 @@ def _stage(name, *argv, needs=()):
 
 def test_pipeline_runs_in_dependency_order_and_resumes(tmp_path, monkeypatch):
     """Stages are `rlt` commands; here `rlt toy init` twice and a stage that needs both."""
-    world = ("--n_train", "20", "--n_heldout", "5", "--pretrain_steps", "0")
+    world = ("--n_train", "20", "--n_heldout", "5", "--pretrain_max_steps", "0")
     stages = [
         _stage("a", "toy", "init", "--output", str(tmp_path / "a"), *world),
         _stage("b", "toy", "init", "--output", str(tmp_path / "b"), *world),

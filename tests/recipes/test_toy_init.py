@@ -16,7 +16,7 @@ DATA_FILES = ("train", "heldout", "teacher_warmup", "answer_only", "explanations
 
 def _init(output, *extra):
     return rlt(["toy", "init", "--output", str(output), "--n_train", "200", "--n_heldout", "50",
-                "--pretrain_steps", "2", *extra])
+                "--pretrain_max_steps", "2", *extra])
 
 
 def _lines(path):
@@ -36,9 +36,9 @@ def test_init_writes_the_world(tmp_path):
         assert (out / "base_model" / name).is_file()
     manifest = json.loads((out / "world.json").read_text())
     assert manifest["config"] == {"operands": 3, "low": 10, "high": 99, "n_train": 200, "n_heldout": 50,
-                                  "model_size": "tiny", "pretrain_steps": 2, "pretrain_learning_rate": 5e-3,
-                                  "seed": 0}
-    assert 0.0 <= manifest["base_model_fact_accuracy"] <= 1.0
+                                  "model_size": "tiny", "pretrain_max_steps": 2, "pretrain_target_fact_accuracy": 0.98,
+                                  "pretrain_learning_rate": 5e-3, "seed": 0}
+    assert manifest["pretraining"]["steps"] == 2 and 0.0 <= manifest["pretraining"]["fact_accuracy"] <= 1.0
     assert manifest["rows"]["heldout"] == 50
 
 
@@ -59,10 +59,11 @@ def test_init_refuses_a_world_with_another_config(tmp_path):
 def test_init_reads_a_yaml_config(tmp_path):
     out = tmp_path / "world"
     assert rlt(["toy", "init", "--config", str(CONFIG), "--output", str(out),
-                "--n_train", "30", "--n_heldout", "10", "--operands", "2", "--pretrain_steps", "0"]) == 0
+                "--n_train", "30", "--n_heldout", "10", "--operands", "2", "--pretrain_max_steps", "0"]) == 0
     config = json.loads((out / "world.json").read_text())["config"]
     assert config == {"operands": 2, "low": 10, "high": 99, "n_train": 30, "n_heldout": 10,
-                      "model_size": "tiny", "pretrain_steps": 0, "pretrain_learning_rate": 5e-3, "seed": 0}
+                      "model_size": "tiny", "pretrain_max_steps": 0, "pretrain_target_fact_accuracy": 0.98,
+                      "pretrain_learning_rate": 5e-3, "seed": 0}
 
 
 @pytest.mark.parametrize("argv", [["toy"], ["toy", "build", "--output", "x"], ["toy", "--output", "x"]])

@@ -39,9 +39,16 @@ def test_pretraining_lowers_the_loss_on_fresh_facts(char_tokenizer):
     model = build_causal_lm(char_tokenizer, "tiny", seed=0)
     held_out = fact_documents(TASK, 32, PretrainingConfig(seed=99))
     before = _mean_loss(model, char_tokenizer, held_out)
-    trained = pretrain(model, char_tokenizer, TASK, PretrainingConfig(steps=40, batch_size=16))
-    assert not trained.training
-    assert _mean_loss(trained, char_tokenizer, held_out) < 0.6 * before
+    result = pretrain(model, char_tokenizer, TASK, PretrainingConfig(max_steps=40, batch_size=16, documents=640))
+    assert result.steps == 40 and 0.0 <= result.fact_accuracy < 0.98 and not model.training
+    assert _mean_loss(model, char_tokenizer, held_out) < 0.6 * before
+
+
+def test_pretraining_stops_once_the_facts_are_known(char_tokenizer):
+    """A target of 0% is met at the first check."""
+    model = build_causal_lm(char_tokenizer, "tiny", seed=0)
+    config = PretrainingConfig(max_steps=40, check_every=5, target_fact_accuracy=0.0, batch_size=8, documents=64)
+    assert pretrain(model, char_tokenizer, TASK, config).steps == 5
 
 
 class _Calculator(torch.nn.Module):

@@ -253,9 +253,9 @@ def test_world_files(toy_world: ToyWorld):
         assert explanation_kind(numbers_of(row["question"]), row["explanation"]) == row["kind"]
     manifest = json.loads(toy_world.manifest.read_text())
     assert manifest["config"] == {"operands": 3, "low": 10, "high": 99, "n_train": 400, "n_heldout": 100,
-                                  "model_size": "tiny", "pretrain_steps": 0, "pretrain_learning_rate": 5e-3,
-                                  "seed": 0}
-    assert 0.0 <= manifest["base_model_fact_accuracy"] < 0.05  # untrained
+                                  "model_size": "tiny", "pretrain_max_steps": 0, "pretrain_target_fact_accuracy": 0.98,
+                                  "pretrain_learning_rate": 5e-3, "seed": 0}
+    assert manifest["pretraining"]["steps"] == 0 and manifest["pretraining"]["fact_accuracy"] < 0.05  # untrained
     assert all((toy_world.root / path).exists() for path in manifest["files"].values())
 
 
@@ -269,7 +269,8 @@ def test_same_seed_same_world(toy_world: ToyWorld, tmp_path):
 
 
 def test_another_seed_another_world(toy_world: ToyWorld, tmp_path):
-    other = build_toy_world(tmp_path / "other", ToyWorldConfig(n_train=400, n_heldout=100, pretrain_steps=0, seed=1))
+    config = ToyWorldConfig(n_train=400, n_heldout=100, pretrain_max_steps=0, seed=1)
+    other = build_toy_world(tmp_path / "other", config)
     assert other.train.read_bytes() != toy_world.train.read_bytes()
     first = AutoModelForCausalLM.from_pretrained(toy_world.base_model).state_dict()
     second = AutoModelForCausalLM.from_pretrained(other.base_model).state_dict()
@@ -307,14 +308,14 @@ def test_world_config_is_validated():
         ToyWorldConfig(model_size="huge")
     with pytest.raises(ValueError, match="operands"):
         ToyWorldConfig(operands=1)
-    with pytest.raises(ValueError, match="pretrain_steps"):
-        ToyWorldConfig(pretrain_steps=-1)
+    with pytest.raises(ValueError, match="pretrain_max_steps"):
+        ToyWorldConfig(pretrain_max_steps=-1)
 
 
 def test_world_is_reused_or_refused(toy_world: ToyWorld, tmp_path):
     assert build_toy_world(toy_world.root, toy_world.config) == toy_world
     with pytest.raises(ToyWorldError, match=r"another config \(n_train: 400 there, 401 asked\)"):
-        build_toy_world(toy_world.root, ToyWorldConfig(n_train=401, n_heldout=100, pretrain_steps=0))
+        build_toy_world(toy_world.root, ToyWorldConfig(n_train=401, n_heldout=100, pretrain_max_steps=0))
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ToyWorldError, match=r"not empty and holds no toy world \(notes.txt\)"):
         build_toy_world(tmp_path, ToyWorldConfig(n_train=10, n_heldout=10))
@@ -333,7 +334,7 @@ def test_a_world_drawn_with_another_warmup_mix_is_refused(toy_world: ToyWorld, t
 
 
 def test_an_unfinished_build_is_completed(tmp_path):
-    config = ToyWorldConfig(n_train=20, n_heldout=10, pretrain_steps=0)
+    config = ToyWorldConfig(n_train=20, n_heldout=10, pretrain_max_steps=0)
     world = build_toy_world(tmp_path, config)
     world.manifest.unlink()
     world.heldout.unlink()

@@ -10,7 +10,8 @@
     data/answer_only.jsonl          student rows with an empty trace (the "answer only" bound)
     data/explanations_by_kind.jsonl question, solution, explanation, kind: gold and every corruption
                                     for up to 100 held-out questions (ground truth for the reward)
-    world.json                      the config, the file list and the base model's fact accuracy, written last
+    world.json                      the config, the file list and the pretraining's steps and fact accuracy,
+                                    written last
 
 Every file is a function of the config alone, so a world is rebuilt identically from its
 ``world.json``, and a folder that already holds the world asked for is reused as it is.
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from rlt.data import Example, write_jsonl
 from rlt.toy.models import MODEL_SIZES, build_causal_lm, save_model_and_tokenizer
-from rlt.toy.pretraining import PretrainingConfig, fact_accuracy, pretrain
+from rlt.toy.pretraining import PretrainingConfig, PretrainingResult, fact_accuracy, pretrain
 from rlt.toy.task import (
     CORRUPTIONS,
     GOLD,
@@ -78,23 +79,26 @@ class ToyWorldConfig:
     n_train: int = field(default=20000, metadata={"help": "Training questions."})
     n_heldout: int = field(default=500, metadata={"help": "Held-out questions (never among the training ones)."})
     model_size: str = field(default="tiny", metadata={"help": f"Base model preset: {', '.join(MODEL_SIZES)}."})
-    pretrain_steps: int = field(default=1200, metadata={
-        "help": "Steps of pretraining the base model on addition facts (0: leave it untrained)."})
+    pretrain_max_steps: int = field(default=3000, metadata={
+        "help": "Most steps of pretraining the base model on addition facts (0: leave it untrained)."})
+    pretrain_target_fact_accuracy: float = field(default=0.98, metadata={
+        "help": "Pretraining stops once the base model completes this share of fresh addition facts."})
     pretrain_learning_rate: float = field(default=5e-3, metadata={"help": "Learning rate of that pretraining."})
     seed: int = field(default=0, metadata={"help": "Seeds the splits, the corruptions and the initial weights."})
 
     def __post_init__(self) -> None:
         if self.model_size not in MODEL_SIZES:
             raise ValueError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {self.model_size!r}")
-        if self.pretrain_steps < 0:
-            raise ValueError(f"pretrain_steps must be non-negative, got {self.pretrain_steps}")
+        if self.pretrain_max_steps < 0:
+            raise ValueError(f"pretrain_max_steps must be non-negative, got {self.pretrain_max_steps}")
         self.task()  # invalid task fields fail here, when the config is made, not midway through a build
 
     def task(self) -> AdditionTask:
         return AdditionTask(operands=self.operands, low=self.low, high=self.high, seed=self.seed)
 
     def pretraining(self) -> PretrainingConfig:
-        return PretrainingConfig(steps=self.pretrain_steps, learning_rate=self.pretrain_learning_rate, seed=self.seed)
+        return PretrainingConfig(max_steps=self.pretrain_max_steps, learning_rate=self.pretrain_learning_rate,
+                                 target_fact_accuracy=self.pretrain_target_fact_accuracy, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -208,14 +212,14 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
 
     tokenizer = build_char_tokenizer()
     model = build_causal_lm(tokenizer, config.model_size, seed=config.seed)
-    if config.pretrain_steps:
-        logger.info("pretraining the base model on addition facts for %d steps", config.pretrain_steps)
-        model = pretrain(model, tokenizer, config.task(), config.pretraining())
-    accuracy = fact_accuracy(model, tokenizer, config.task(), seed=config.seed)
+    pretraining = PretrainingResult(0, fact_accuracy(model, tokenizer, config.task(), seed=config.seed))
+    if config.pretrain_max_steps:
+        logger.info("pretraining the base model on addition facts (at most %d steps)", config.pretrain_max_steps)
+        pretraining = pretrain(model, tokenizer, config.task(), config.pretraining())
     save_model_and_tokenizer(model, tokenizer, world.base_model)
-    logger.info("wrote %s: %s Qwen2 model (%d parameters, completes %.1f%% of fresh addition facts), "
-                "char tokenizer (%d tokens)", world.base_model, config.model_size, model.num_parameters(),
-                100 * accuracy, len(tokenizer))
+    logger.info("wrote %s: %s Qwen2 model (%d parameters, %d pretraining steps, completes %.1f%% of fresh "
+                "addition facts), char tokenizer (%d tokens)", world.base_model, config.model_size,
+                model.num_parameters(), pretraining.steps, 100 * pretraining.fact_accuracy, len(tokenizer))
 
     warmup = teacher_warmup_rows(train, WARMUP_MIX, rng=_rng(config, "warmup"))
     by_kind = explanations_by_kind_rows(heldout[:KIND_QUESTIONS], _rng(config, "explanations"))
@@ -230,7 +234,7 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
         write_jsonl(world._path(name), rows)
         logger.info("wrote %s: %d rows", world._path(name), len(rows))
 
-    manifest = {"config": asdict(config), "warmup_mix": WARMUP_MIX, "base_model_fact_accuracy": accuracy,
+    manifest = {"config": asdict(config), "warmup_mix": WARMUP_MIX, "pretraining": asdict(pretraining),
                 "files": FILES, "rows": {name: len(rows) for name, rows in data.items()}}
     temporary = world.manifest.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
     temporary.write_text(json.dumps(manifest, indent=2) + "\n")
