@@ -44,11 +44,12 @@ def test_pretraining_lowers_the_loss_on_fresh_facts(char_tokenizer):
     assert _mean_loss(model, char_tokenizer, held_out) < 0.6 * before
 
 
-def test_pretraining_stops_once_the_facts_are_known(char_tokenizer):
-    """A target of 0% is met at the first check."""
+def test_pretraining_decays_and_stops_once_the_facts_are_known(char_tokenizer):
+    """A target of 0% is met at the first check (step 5); the learning rate then decays to zero in 3 steps."""
     model = build_causal_lm(char_tokenizer, "tiny", seed=0)
-    config = PretrainingConfig(max_steps=40, check_every=5, target_fact_accuracy=0.0, batch_size=8, documents=64)
-    assert pretrain(model, char_tokenizer, TASK, config).steps == 5
+    config = PretrainingConfig(max_steps=40, check_every=5, decay_steps=3, target_fact_accuracy=0.0, batch_size=8,
+                               documents=64)
+    assert pretrain(model, char_tokenizer, TASK, config).steps == 8
 
 
 class _Calculator(torch.nn.Module):
