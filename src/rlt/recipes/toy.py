@@ -1,9 +1,10 @@
 """``rlt toy init``: build the offline toy world (tiny models, synthetic addition task).
 
     rlt toy init --output DIR [--operands 3 --low 10 --high 99 --n_train 20000 --n_heldout 500
-                              --model_size tiny --seed 0] [--config configs/toy/world.yaml]
+                              --model_size tiny --pretrain_max_steps 3000 --seed 0] [--config configs/toy/world.yaml]
 
-Writes a base model (char tokenizer + untrained Qwen2) and the task's data files into DIR (see
+Writes a base model (char tokenizer + Qwen2 pretrained on addition facts; ``--pretrain_max_steps 0``
+leaves it untrained) and the task's data files into DIR (see
 :mod:`rlt.toy.world`); running it again with the same settings reuses the world already there.
 """
 

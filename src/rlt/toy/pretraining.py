@@ -114,6 +114,7 @@ def pretrain(
 ) -> PretrainingResult:
     """Train ``model`` in place on fact documents until it knows its facts (see :class:`PretrainingConfig`)."""
     documents = fact_documents(task, min(config.documents, config.max_steps * config.batch_size), config)
+    start = _document_start(tokenizer)
     schedule = _DecayOnceFactsAreKnown(tokenizer, task, config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.1)
     with tempfile.TemporaryDirectory(prefix="rlt-pretraining-") as scratch:
@@ -125,7 +126,7 @@ def pretrain(
         )
         trainer = SFTTrainer(model=model, args=training, processing_class=tokenizer, callbacks=[schedule],
                              optimizers=(optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)),
-                             train_dataset=Dataset.from_list([{"text": d} for d in documents]))
+                             train_dataset=Dataset.from_list([{"text": start + d} for d in documents]))
         trainer.train()
     model.eval()
     if schedule.accuracy < config.target_fact_accuracy:
@@ -135,6 +136,15 @@ def pretrain(
     return PretrainingResult(trainer.state.global_step, schedule.accuracy)
 
 
+def _document_start(tokenizer: PreTrainedTokenizerBase) -> str:
+    """The token a document starts with: the BOS token, or (Qwen2 has none) ``<|endoftext|>``, the pad token,
+    which separates documents in Qwen's pretraining. Without it a fact opens each document and serves as
+    the attention sink; measured on seed 0, the students fine-tuned from such a base (100% of facts
+    known) wrote sums off by a few (gold student 0.09 held-out), where one pretrained with a start
+    token reached 0.99."""
+    return tokenizer.bos_token or tokenizer.pad_token
+
+
 @torch.no_grad()
 def fact_accuracy(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: AdditionTask, count: int = 256, seed: int = 0
@@ -142,7 +152,8 @@ def fact_accuracy(
     """Share of ``count`` fresh facts (``a+b=``) the model completes greedily with the right sum."""
     rng = random.Random(f"rlt-toy-fact-check:{seed}")
     facts = [random_fact(task, rng) for _ in range(count)]
-    batch = tokenizer([f"{a}+{b}=" for a, b in facts], return_tensors="pt", padding=True, padding_side="left")
+    prompts = [f"{_document_start(tokenizer)}{a}+{b}=" for a, b in facts]
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     device = next(model.parameters()).device
     output = model.generate(**batch.to(device), max_new_tokens=len(str(task.operands * task.high)) + 1,
                             do_sample=False, pad_token_id=tokenizer.pad_token_id)
