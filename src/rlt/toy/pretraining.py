@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import tempfile
 from dataclasses import dataclass
 
@@ -45,8 +46,8 @@ class PretrainingConfig:
     seed luck: the loss drops suddenly somewhere between ~600 and 1400 steps (1200 steps of cosine decay
     at lr 5e-3 taught seed 0 99.7% of facts in a plain PyTorch loop, 16% in the Trainer's data order), so
     a fixed schedule either wastes steps or leaves some seeds unable to add. The decay matters: students
-    fine-tuned from a model stopped at full learning rate (98% of facts) lost their arithmetic (gold
-    student 0.04 held-out, against 0.99 from a model whose learning rate had decayed to zero).
+    fine-tuned from a model stopped at full learning rate once it knew 98% of facts lost their arithmetic
+    (demo seed 0: gold student 0.04 held-out; with the decay, 0.91 to 1.0 over seeds 0-2).
     """
 
     max_steps: int = 3000
@@ -105,6 +106,8 @@ class _DecayOnceFactsAreKnown(TrainerCallback):
 
 @dataclass(frozen=True)
 class PretrainingResult:
+    """How many steps the pretraining took, and the share of fresh facts the model then completes."""
+
     steps: int
     fact_accuracy: float
 
@@ -139,9 +142,8 @@ def pretrain(
 def _document_start(tokenizer: PreTrainedTokenizerBase) -> str:
     """The token a document starts with: the BOS token, or (Qwen2 has none) ``<|endoftext|>``, the pad token,
     which separates documents in Qwen's pretraining. Without it a fact opens each document and serves as
-    the attention sink; measured on seed 0, the students fine-tuned from such a base (100% of facts
-    known) wrote sums off by a few (gold student 0.09 held-out), where one pretrained with a start
-    token reached 0.99."""
+    the attention sink; measured on the demo's seed 0, students fine-tuned from such a base (100% of
+    facts known) wrote sums off by a few (gold student 0.09 held-out), against 0.91 with a start token."""
     return tokenizer.bos_token or tokenizer.pad_token
 
 
@@ -162,12 +164,8 @@ def fact_accuracy(
 
 
 def _leading_integer(text: str) -> int | None:
-    digits = ""
-    for char in text:
-        if not char.isdigit():
-            break
-        digits += char
-    return int(digits) if digits else None
+    match = re.match(r"\d+", text)
+    return int(match.group()) if match else None
 
 
 __all__ = ["PretrainingConfig", "PretrainingResult", "fact_accuracy", "fact_documents", "pretrain", "random_fact"]

@@ -212,10 +212,11 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
 
     tokenizer = build_char_tokenizer()
     model = build_causal_lm(tokenizer, config.model_size, seed=config.seed)
-    pretraining = PretrainingResult(0, fact_accuracy(model, tokenizer, config.task(), seed=config.seed))
     if config.pretrain_max_steps:
         logger.info("pretraining the base model on addition facts (at most %d steps)", config.pretrain_max_steps)
         pretraining = pretrain(model, tokenizer, config.task(), config.pretraining())
+    else:
+        pretraining = PretrainingResult(0, fact_accuracy(model, tokenizer, config.task(), seed=config.seed))
     save_model_and_tokenizer(model, tokenizer, world.base_model)
     logger.info("wrote %s: %s Qwen2 model (%d parameters, %d pretraining steps, completes %.1f%% of fresh "
                 "addition facts), char tokenizer (%d tokens)", world.base_model, config.model_size,
