@@ -63,7 +63,13 @@ def collect(root: Path, seeds: Sequence[int]) -> dict:
     gold = {teacher: _spread([shares.get("gold", 0.0) for shares in kinds[teacher]]) for teacher in TEACHERS}
     return {"accuracy": accuracy, "reward": reward, "teacher_gold_rate": gold,
             "teacher_kinds": {teacher: _mean_kind_shares(kinds[teacher]) for teacher in TEACHERS},
-            "evaluation": evaluation_settings(_json(runs[0] / "eval_gold" / "summary.json"))}
+            "evaluation": evaluation_settings(_json(runs[0] / "eval_gold" / "summary.json")),
+            "base_model_pretraining": _json(runs[0] / "world" / "world.json").get("pretraining")}
+
+
+def ordering_holds(accuracy: dict[str, float]) -> bool:
+    """The paper's claim in miniature: answer-only < warm-up-teacher student < RL-teacher student ≤ gold."""
+    return accuracy["answer_only"] < accuracy["warmup_teacher"] < accuracy["rl_teacher"] <= accuracy["gold"]
 
 
 def evaluation_settings(eval_summary: dict) -> str:
@@ -138,6 +144,7 @@ def _markdown(summary: dict) -> str:
         "# rlt demo", "",
         f"{seeds} seed(s), {summary['wall_seconds'] / 60:.1f} minutes. Students trained on the toy task's "
         f"training questions, evaluated on held-out ones ({summary['evaluation']}, exact answer).", "",
+        *_base_model_lines(summary["base_model_pretraining"], seeds),
         "| student trained on | held-out accuracy (mean ± std) | per seed |", "| --- | --- | --- |",
         *(f"| {STUDENTS[k]} | {acc[k]['mean']:.3f} ± {acc[k]['std']:.3f} | "
           f"{', '.join(f'{v:.3f}' for v in acc[k]['per_seed'])} |" for k in STUDENTS), "",
@@ -149,13 +156,30 @@ def _markdown(summary: dict) -> str:
         *(f"- {TEACHERS[t]}: " + ", ".join(f"{kind} {share:.1%}" for kind, share in summary["teacher_kinds"][t].items())
           for t in TEACHERS), "",
         f"Expected ordering (answer-only < warm-up-teacher student < RL-teacher student ≤ gold): "
-        f"**{'holds' if summary['ordering_holds'] else 'does NOT hold'}**; RL-teacher student minus "
-        f"warm-up-teacher student: {summary['rl_minus_warmup']:+.3f}.", "",
+        f"**{'holds' if summary['ordering_holds'] else 'does NOT hold'}** on the means, "
+        f"{_per_seed_ordering(summary)}. RL-teacher student minus warm-up-teacher student: "
+        f"{summary['rl_minus_warmup']:+.3f} on the means; per seed "
+        f"{', '.join(f'{gap:+.3f}' for gap in summary['rl_minus_warmup_per_seed'])}.", "",
         "![accuracy](accuracy.png)", "", "![RL curves](rl_reward.png)", "",
         "Samples: [samples.md](samples.md). Commands of every stage: [commands.sh](commands.sh). "
         "Stage times and peak memory: [stages.json](stages.json).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _per_seed_ordering(summary: dict) -> str:
+    failed = [seed for seed, holds in zip(summary["seeds"], summary["ordering_holds_per_seed"]) if not holds]
+    held = len(summary["seeds"]) - len(failed)
+    return f"on {held} of {len(summary['seeds'])} seeds" + (f" (not on seed {', '.join(map(str, failed))})"
+                                                              if failed else "")
+
+
+def _base_model_lines(pretraining: dict | None, seeds: int) -> list[str]:
+    if not pretraining:
+        return []
+    subject = "All seeds start from one base model, pretrained" if seeds > 1 else "The base model was pretrained"
+    return [f"{subject} on addition facts for {pretraining['steps']} steps (it completes "
+            f"{pretraining['fact_accuracy']:.1%} of fresh ones).", ""]
 
 
 def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], results: dict[str, StageResult],
@@ -171,13 +195,18 @@ def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], resu
         "reward_after_rl": collected["reward"]["teacher_rl"]["mean"],
         "wall_seconds": wall_seconds,
         "seeds": list(seeds),
-        "ordering_holds": means["answer_only"] < means["warmup_teacher"] < means["rl_teacher"] <= means["gold"],
+        "ordering_holds": ordering_holds(means),
+        "ordering_holds_per_seed": [ordering_holds({k: acc[k]["per_seed"][i] for k in STUDENTS})
+                                    for i in range(len(seeds))],
         "rl_minus_warmup": means["rl_teacher"] - means["warmup_teacher"],
+        "rl_minus_warmup_per_seed": [rl - warmup for rl, warmup in
+                                     zip(acc["rl_teacher"]["per_seed"], acc["warmup_teacher"]["per_seed"])],
         "accuracy_detail": acc,
         "reward_detail": collected["reward"],
         "teacher_gold_rate": collected["teacher_gold_rate"],
         "teacher_kinds": collected["teacher_kinds"],
         "evaluation": collected["evaluation"],
+        "base_model_pretraining": collected["base_model_pretraining"],
     }
     (report / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (report / "stages.json").write_text(json.dumps({n: asdict(r) for n, r in results.items()}, indent=2) + "\n")

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rlt.cli import main as rlt
+from rlt.config import recipes_dir
 from rlt.pipeline import Pipeline, Stage, StageFailed
+from rlt.recipes.demo import seed_stages
 
 SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "data" / "demo_smoke_budgets.yaml"
 
@@ -23,6 +26,9 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path):
     assert all(0.0 <= v <= 1.0 for v in summary["accuracy"].values())
     for key in ("reward_before_rl", "reward_after_rl", "wall_seconds"):
         assert isinstance(summary[key], float)
+    assert len(summary["ordering_holds_per_seed"]) == len(summary["rl_minus_warmup_per_seed"]) == 1
+    assert summary["base_model_pretraining"]["steps"] == 5
+    assert " of 1 seeds" in (out / "report" / "summary.md").read_text()
     for teacher in ("teacher_sft", "teacher_rl"):
         shares = summary["teacher_kinds"][teacher]
         assert sum(shares.values()) == pytest.approx(1.0)
@@ -45,8 +51,11 @@ def test_pipeline_runs_in_dependency_order_and_resumes(tmp_path, monkeypatch):
         _stage("b", "toy", "init", "--output", str(tmp_path / "b"), *world),
         _stage("c", "toy", "init", "--output", str(tmp_path / "a"), *world, needs=("a", "b")),
     ]
+    monkeypatch.setattr("rlt.pipeline.os.cpu_count", lambda: 4)
     results = Pipeline(stages, tmp_path / "state", workers=2).run()
     assert set(results) == {"a", "b", "c"} and all(r.peak_memory_mib > 0 for r in results.values())
+    threads = {name: (tmp_path / "state" / f"{name}.log").read_text().split()[1] for name in "abc"}
+    assert threads == {"a": "OMP_NUM_THREADS=2", "b": "OMP_NUM_THREADS=2", "c": "OMP_NUM_THREADS=4"}  # c runs alone
     assert not any(r.resumed for r in results.values())
     again = Pipeline(stages, tmp_path / "state", workers=2).run()
     assert all(r.resumed for r in again.values())
@@ -62,3 +71,15 @@ def test_a_failed_stage_names_its_log_and_command(tmp_path):
 def test_unknown_dependencies_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown stages"):
         Pipeline([_stage("a", "toy", needs=("zzz",))], tmp_path)
+
+
+def test_later_seeds_copy_the_first_seeds_base_model(tmp_path):
+    budget = yaml.safe_load(SMOKE_BUDGETS.read_text())["quick"]
+    recipes = recipes_dir() / "toy"
+    first = {s.name: s for s in seed_stages(0, tmp_path, budget, recipes, base_seed=0)}
+    later = {s.name: s for s in seed_stages(1, tmp_path, budget, recipes, base_seed=0)}
+    assert "--base_model" not in first["seed0/world"].argv and first["seed0/world"].needs == ()
+    world = later["seed1/world"]
+    assert world.argv[-2:] == ("--base_model", str(tmp_path / "seed0" / "world" / "base_model"))
+    assert world.needs == ("seed0/world",)
+    assert "--base_model" not in seed_stages(1, tmp_path, budget, recipes)[0].argv  # no base_seed: its own base

@@ -37,7 +37,7 @@ def test_init_writes_the_world(tmp_path):
     manifest = json.loads((out / "world.json").read_text())
     assert manifest["config"] == {"operands": 3, "low": 10, "high": 99, "n_train": 200, "n_heldout": 50,
                                   "model_size": "tiny", "pretrain_max_steps": 2, "pretrain_target_fact_accuracy": 0.98,
-                                  "pretrain_learning_rate": 5e-3, "seed": 0}
+                                  "pretrain_learning_rate": 5e-3, "base_model": None, "seed": 0}
     assert manifest["pretraining"]["steps"] == 2 and 0.0 <= manifest["pretraining"]["fact_accuracy"] <= 1.0
     assert manifest["rows"]["heldout"] == 50
 
@@ -63,7 +63,29 @@ def test_init_reads_a_yaml_config(tmp_path):
     config = json.loads((out / "world.json").read_text())["config"]
     assert config == {"operands": 2, "low": 10, "high": 99, "n_train": 30, "n_heldout": 10,
                       "model_size": "tiny", "pretrain_max_steps": 0, "pretrain_target_fact_accuracy": 0.98,
-                      "pretrain_learning_rate": 5e-3, "seed": 0}
+                      "pretrain_learning_rate": 5e-3, "base_model": None, "seed": 0}
+
+
+def test_init_copies_a_given_base_model_and_its_pretraining_record(tmp_path):
+    first, second = tmp_path / "seed0", tmp_path / "seed1"
+    assert _init(first) == 0
+    assert _init(second, "--seed", "1", "--base_model", str(first / "base_model")) == 0
+    for name in ("model.safetensors", "tokenizer.json"):
+        assert (second / "base_model" / name).read_bytes() == (first / "base_model" / name).read_bytes()
+    manifests = [json.loads((world / "world.json").read_text()) for world in (first, second)]
+    assert manifests[1]["pretraining"] == manifests[0]["pretraining"]
+    assert manifests[1]["config"]["base_model"] == str(first / "base_model")
+    assert _lines(second / "data" / "train.jsonl") != _lines(first / "data" / "train.jsonl")
+
+
+def test_init_refuses_a_base_model_without_the_toy_tokenizer(tmp_path, bpe_tokenizer):
+    other = tmp_path / "other"
+    bpe_tokenizer.save_pretrained(other)
+    (other / "config.json").write_text("{}")
+    with pytest.raises(SystemExit, match=r"base_model .*other does not have the toy char tokenizer"):
+        _init(tmp_path / "world", "--base_model", str(other))
+    with pytest.raises(SystemExit, match=r"base_model .*missing is not a model folder"):
+        _init(tmp_path / "world2", "--base_model", str(tmp_path / "missing"))
 
 
 @pytest.mark.parametrize("argv", [["toy"], ["toy", "build", "--output", "x"], ["toy", "--output", "x"]])

@@ -4,10 +4,11 @@
 
 For each seed, on the toy world (multi-operand addition, tiny local models):
 
-1. build the world (its base model pretrained on addition facts, the stand-in for a pretrained LM);
+1. build the world (its base model pretrained on addition facts, the stand-in for a pretrained LM,
+   once: the other seeds share the first seed's);
    train a student on gold explanations (the upper bound, and the reward's judge)
    and one on answers alone (the lower bound);
-2. warm up a teacher on explanations that often add all the numbers in one step (an imperfect teacher);
+2. warm up a teacher on explanations that often just state the answer it was shown (an imperfect teacher);
 3. train it with GRPO on the RLT reward, the gold student judging;
 4. let the warm-up teacher and the RL teacher each explain the training questions (scored by the
    reward: its mean before and after RL), and train a fresh student on each teacher's explanations;
@@ -40,15 +41,21 @@ logger = logging.getLogger(__name__)
 @dataclass
 class DemoArguments:
     output: str = field(default="runs/demo", metadata={"help": "Report and run folder."})
-    quick: bool = field(default=False, metadata={"help": "One seed and smaller budgets (about 6 minutes)."})
-    workers: int = field(default=2, metadata={"help": "Stages run at once (each gets cores / workers threads)."})
+    quick: bool = field(default=False, metadata={
+        "help": "Seed 0 alone, the full demo's first seed (about 12 minutes on 2 cores)."})
+    workers: int = field(default=2, metadata={
+        "help": "Stages run at once (each gets cores / workers threads; one that runs alone gets every core)."})
     budgets: str | None = field(
         default=None, metadata={"help": "YAML of per-stage flags (default: the shipped configs/toy/demo_budgets.yaml)."}
     )
 
 
-def seed_stages(seed: int, root: Path, budget: dict, recipes: Path) -> list[Stage]:
-    """The pipeline of one seed: world → students, teacher → RL → explanations → students → evaluation."""
+def seed_stages(seed: int, root: Path, budget: dict, recipes: Path, base_seed: int | None = None) -> list[Stage]:
+    """The pipeline of one seed: world → students, teacher → RL → explanations → students → evaluation.
+
+    With ``base_seed`` (another seed of the same run), the world copies that seed's pretrained base model
+    instead of pretraining its own: the demo's seeds share one base, as the paper's runs all start from
+    one Qwen2.5-7B-Instruct, and a seed draws its own data and trains its own models."""
     run, world = root / f"seed{seed}", root / f"seed{seed}" / "world"
     base, train = str(world / "base_model"), str(world / "data" / "train.jsonl")
     name = f"seed{seed}/{{}}".format
@@ -73,8 +80,13 @@ def seed_stages(seed: int, root: Path, budget: dict, recipes: Path) -> list[Stag
                       "--teacher", run / teacher, "--dataset", train, "--output_dir", run / f"distill_{teacher}",
                       "--best_of_k_student", run / "student_gold")
 
-    world_stage = Stage(name("world"), ("toy", "init", "--output", str(world), "--seed", str(seed),
-                                        *budget["world"]), (), "toy world")
+    world_argv = ("toy", "init", "--output", str(world), "--seed", str(seed), *budget["world"])
+    if base_seed in (None, seed):
+        world_stage = Stage(name("world"), world_argv, (), "toy world")
+    else:
+        shared_base = root / f"seed{base_seed}" / "world" / "base_model"
+        world_stage = Stage(name("world"), (*world_argv, "--base_model", str(shared_base)), (f"seed{base_seed}/world",),
+                            f"toy world (seed {base_seed}'s base model)")
     # Listed so that the critical path (judge and warm-up → RL → explanations → student) starts first.
     return [
         world_stage,
@@ -101,7 +113,8 @@ def run(args: DemoArguments) -> dict:
     budget = budgets["quick" if args.quick else "full"]
 
     # Stages of every seed, run two at a time where independent
-    stages = [stage for seed in budget["seeds"] for stage in seed_stages(seed, root, budget, recipes)]
+    seeds = budget["seeds"]
+    stages = [stage for seed in seeds for stage in seed_stages(seed, root, budget, recipes, base_seed=seeds[0])]
     results = Pipeline(stages, root / "logs", workers=args.workers).run()
 
     # Report

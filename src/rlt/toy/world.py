@@ -3,18 +3,20 @@
 ``build_toy_world(folder, config)`` writes::
 
     base_model/                     char tokenizer + Qwen2 pretrained on addition facts (rlt.toy.pretraining),
-                                    loaded with AutoTokenizer / AutoModelForCausalLM
+                                    loaded with AutoTokenizer / AutoModelForCausalLM; or a copy of the
+                                    pretrained base named by ``base_model`` (e.g. another world's)
     data/train.jsonl                question, solution, reasoning_trace (gold)
     data/heldout.jsonl              the same for held-out questions (never in train)
-    data/teacher_warmup.jsonl       the teacher's SFT rows: gold and skipped-step traces (WARMUP_MIX), with kind
+    data/teacher_warmup.jsonl       the teacher's SFT rows: gold and restated-answer traces (WARMUP_MIX), with kind
     data/answer_only.jsonl          student rows with an empty trace (the "answer only" bound)
     data/explanations_by_kind.jsonl question, solution, explanation, kind: gold and every corruption
                                     for up to 100 held-out questions (ground truth for the reward)
     world.json                      the config, the file list and the pretraining's steps and fact accuracy,
                                     written last
 
-Every file is a function of the config alone, so a world is rebuilt identically from its
-``world.json``, and a folder that already holds the world asked for is reused as it is.
+Every file is a function of the config alone (and of the base model it names, if it names one), so a
+world is rebuilt identically from its ``world.json``, and a folder that already holds the world asked
+for is reused as it is.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import json
 import logging
 import os
 import random
+import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rlt.data import Example, write_jsonl
+from rlt.modeling import load_tokenizer
 from rlt.toy.models import MODEL_SIZES, build_causal_lm, save_model_and_tokenizer
 from rlt.toy.pretraining import PretrainingConfig, PretrainingResult, fact_accuracy, pretrain
 from rlt.toy.task import (
@@ -46,12 +50,14 @@ from rlt.toy.tokenizer import build_char_tokenizer
 logger = logging.getLogger(__name__)
 
 MANIFEST = "world.json"
-# The warm-up teacher's explanations: half gold, half adding all the numbers in one step to the total it
-# was shown (`48+19+82=149`), which is what a teacher that knows the answer tends to write. A student
-# taught by it writes that one-step sum about half the time, and then mostly gets it wrong: it cannot
-# add three numbers at once. RL on the RLT reward has to teach the teacher to write the running sum out.
-# (Warm-ups that stopped one step short failed: a student that can add does the last addition unaided.)
-WARMUP_MIX = {GOLD: 0.5, "skipped_step": 0.5}
+# The warm-up teacher's explanations: half gold, half only stating the answer it was shown ("The answer is
+# 149."), which is what a teacher that knows the answer tends to write. A student taught by it states an
+# answer without working half the time, and then guesses as badly as the answer-only student: it cannot
+# add three numbers in its head. RL on the RLT reward has to teach the teacher to write the running sum out.
+# Measured: warm-ups whose other half stopped one step short failed (a student that can add does the last
+# addition unaided), and so did one-step sums (`48+19+82=149`): with the operands restated next to the
+# total, one seed's student learned to add three numbers at once, and another's unlearned two-number sums.
+WARMUP_MIX = {GOLD: 0.5, "restated_answer": 0.5}
 KIND_QUESTIONS = 100
 FILES = {
     "base_model": "base_model",
@@ -84,6 +90,9 @@ class ToyWorldConfig:
     pretrain_target_fact_accuracy: float = field(default=0.98, metadata={
         "help": "Pretraining stops once the base model completes this share of fresh addition facts."})
     pretrain_learning_rate: float = field(default=5e-3, metadata={"help": "Learning rate of that pretraining."})
+    base_model: str | None = field(default=None, metadata={
+        "help": "A toy base model already pretrained (such as another world's base_model folder) to copy instead "
+                "of building and pretraining one; model_size and the pretrain_* fields then do not apply."})
     seed: int = field(default=0, metadata={"help": "Seeds the splits, the corruptions and the initial weights."})
 
     def __post_init__(self) -> None:
@@ -210,17 +219,10 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
     train, heldout = config.task().splits(config.n_train, config.n_heldout)  # fails fast on impossible sizes
     root.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = build_char_tokenizer()
-    model = build_causal_lm(tokenizer, config.model_size, seed=config.seed)
-    if config.pretrain_max_steps:
-        logger.info("pretraining the base model on addition facts (at most %d steps)", config.pretrain_max_steps)
-        pretraining = pretrain(model, tokenizer, config.task(), config.pretraining())
+    if config.base_model:
+        pretraining = _copy_base_model(Path(config.base_model), world.base_model)
     else:
-        pretraining = PretrainingResult(0, fact_accuracy(model, tokenizer, config.task(), seed=config.seed))
-    save_model_and_tokenizer(model, tokenizer, world.base_model)
-    logger.info("wrote %s: %s Qwen2 model (%d parameters, %d pretraining steps, completes %.1f%% of fresh "
-                "addition facts), char tokenizer (%d tokens)", world.base_model, config.model_size,
-                model.num_parameters(), pretraining.steps, 100 * pretraining.fact_accuracy, len(tokenizer))
+        pretraining = _build_base_model(config, world.base_model)
 
     warmup = teacher_warmup_rows(train, WARMUP_MIX, rng=_rng(config, "warmup"))
     by_kind = explanations_by_kind_rows(heldout[:KIND_QUESTIONS], _rng(config, "explanations"))
@@ -235,13 +237,47 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
         write_jsonl(world._path(name), rows)
         logger.info("wrote %s: %d rows", world._path(name), len(rows))
 
-    manifest = {"config": asdict(config), "warmup_mix": WARMUP_MIX, "pretraining": asdict(pretraining),
+    manifest = {"config": asdict(config), "warmup_mix": WARMUP_MIX,
+                "pretraining": pretraining and asdict(pretraining),
                 "files": FILES, "rows": {name: len(rows) for name, rows in data.items()}}
     temporary = world.manifest.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
     temporary.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(temporary, world.manifest)
     logger.info("wrote %s", world.manifest)
     return world
+
+
+def _build_base_model(config: ToyWorldConfig, destination: Path) -> PretrainingResult:
+    """A fresh base model, pretrained on addition facts unless ``pretrain_max_steps`` is 0, saved in ``destination``."""
+    tokenizer = build_char_tokenizer()
+    model = build_causal_lm(tokenizer, config.model_size, seed=config.seed)
+    if config.pretrain_max_steps:
+        logger.info("pretraining the base model on addition facts (at most %d steps)", config.pretrain_max_steps)
+        pretraining = pretrain(model, tokenizer, config.task(), config.pretraining())
+    else:
+        pretraining = PretrainingResult(0, fact_accuracy(model, tokenizer, config.task(), seed=config.seed))
+    save_model_and_tokenizer(model, tokenizer, destination)
+    logger.info("wrote %s: %s Qwen2 model (%d parameters, %d pretraining steps, completes %.1f%% of fresh "
+                "addition facts), char tokenizer (%d tokens)", destination, config.model_size,
+                model.num_parameters(), pretraining.steps, 100 * pretraining.fact_accuracy, len(tokenizer))
+    return pretraining
+
+
+def _copy_base_model(source: Path, destination: Path) -> PretrainingResult | None:
+    """Copy a pretrained base model into ``destination``; its pretraining record, if ``source`` is a world's
+    base model (None otherwise). The task's text must be tokenised as the world's data expects, so the
+    source's tokenizer must be the toy char tokenizer."""
+    if not (source / "config.json").is_file():
+        raise ToyWorldError(f"base_model {source} is not a model folder (no config.json)")
+    if load_tokenizer(str(source)).get_vocab() != build_char_tokenizer().get_vocab():
+        raise ToyWorldError(f"base_model {source} does not have the toy char tokenizer; use a toy world's base_model")
+    shutil.copytree(source, destination, dirs_exist_ok=True)
+    logger.info("copied the base model %s to %s", source, destination)
+    source_manifest = source.parent / MANIFEST
+    if source.name != FILES["base_model"] or not source_manifest.is_file():
+        return None
+    pretraining = json.loads(source_manifest.read_text()).get("pretraining")
+    return PretrainingResult(**pretraining) if pretraining else None
 
 
 __all__ = ["ToyWorld", "ToyWorldConfig", "ToyWorldError", "build_toy_world", "explanations_by_kind_rows"]
