@@ -5,7 +5,8 @@ user would type (the demo writes them to ``commands.sh``), its peak memory can b
 kernel (``wait4``'s ``ru_maxrss``), and independent stages can share the machine's cores: with W
 workers each stage gets ``cores / W`` threads (tiny models gain little from more threads per
 process), except a stage that starts alone: when nothing else runs or is ready, nothing else can
-start before it ends, so it gets every core (the toy world's pretraining, 1.6x faster on 2 cores).
+start before it ends, so it gets every core (the toy world's pretraining, which every other
+stage of the demo waits for).
 A finished stage leaves a marker; a pipeline started again skips what is marked.
 """
 
