@@ -35,7 +35,7 @@ def test_init_writes_the_world(tmp_path):
     for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
         assert (out / "base_model" / name).is_file()
     manifest = json.loads((out / "world.json").read_text())
-    assert manifest["config"] == {"operands": 3, "low": 10, "high": 99, "n_train": 200, "n_heldout": 50,
+    assert manifest["config"] == {"operands": 3, "low": 50, "high": 99, "n_train": 200, "n_heldout": 50,
                                   "model_size": "tiny", "pretrain_max_steps": 2, "pretrain_target_fact_accuracy": 0.98,
                                   "pretrain_learning_rate": 5e-3, "base_model": None, "seed": 0}
     assert manifest["pretraining"]["steps"] == 2 and 0.0 <= manifest["pretraining"]["fact_accuracy"] <= 1.0
@@ -61,7 +61,7 @@ def test_init_reads_a_yaml_config(tmp_path):
     assert rlt(["toy", "init", "--config", str(CONFIG), "--output", str(out),
                 "--n_train", "30", "--n_heldout", "10", "--operands", "2", "--pretrain_max_steps", "0"]) == 0
     config = json.loads((out / "world.json").read_text())["config"]
-    assert config == {"operands": 2, "low": 10, "high": 99, "n_train": 30, "n_heldout": 10,
+    assert config == {"operands": 2, "low": 50, "high": 99, "n_train": 30, "n_heldout": 10,
                       "model_size": "tiny", "pretrain_max_steps": 0, "pretrain_target_fact_accuracy": 0.98,
                       "pretrain_learning_rate": 5e-3, "base_model": None, "seed": 0}
 

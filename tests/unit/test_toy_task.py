@@ -252,7 +252,7 @@ def test_world_files(toy_world: ToyWorld):
     for row in by_kind:
         assert explanation_kind(numbers_of(row["question"]), row["explanation"]) == row["kind"]
     manifest = json.loads(toy_world.manifest.read_text())
-    assert manifest["config"] == {"operands": 3, "low": 10, "high": 99, "n_train": 400, "n_heldout": 100,
+    assert manifest["config"] == {"operands": 3, "low": 50, "high": 99, "n_train": 400, "n_heldout": 100,
                                   "model_size": "tiny", "pretrain_max_steps": 0, "pretrain_target_fact_accuracy": 0.98,
                                   "pretrain_learning_rate": 5e-3, "base_model": None, "seed": 0}
     assert manifest["pretraining"]["steps"] == 0 and manifest["pretraining"]["fact_accuracy"] < 0.05  # untrained

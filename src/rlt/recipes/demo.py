@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 class DemoArguments:
     output: str = field(default="runs/demo", metadata={"help": "Report and run folder."})
     quick: bool = field(default=False, metadata={
-        "help": "Seed 0 alone, the full demo's first seed (about 12 minutes on 2 cores)."})
+        "help": "Seed 0 alone, the full demo's first seed (about 13 minutes on 2 cores)."})
     workers: int = field(default=2, metadata={
         "help": "Stages run at once (each gets cores / workers threads; one that runs alone gets every core)."})
     budgets: str | None = field(

@@ -1,6 +1,6 @@
 """``rlt toy init``: build the offline toy world (tiny models, synthetic addition task).
 
-    rlt toy init --output DIR [--operands 3 --low 10 --high 99 --n_train 20000 --n_heldout 500
+    rlt toy init --output DIR [--operands 3 --low 50 --high 99 --n_train 20000 --n_heldout 500
                               --model_size tiny --pretrain_max_steps 3000 --seed 0] [--config configs/toy/world.yaml]
 
 Writes a base model (char tokenizer + Qwen2 pretrained on addition facts; ``--pretrain_max_steps 0``

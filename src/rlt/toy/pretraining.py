@@ -2,14 +2,14 @@
 
 The paper's teacher and students all start from Qwen2.5-7B-Instruct, a model that already knows
 arithmetic: fine-tuning teaches them to explain and to reason in steps, not to add. A randomly
-initialised tiny model must learn two-digit addition first. Measured on the demo's task, students
-trained from scratch needed ~1500 SFT steps, and whether they learned to add within that budget was
-seed luck (gold-explanation students at 0.36 to 0.99 held-out accuracy over three seeds), which
-drowned the teacher's effect. So the world's base model is first pretrained, once, on documents of
-addition facts (``47+38=85, 112+26=138, ...``): each fact is an addition of the kind a step of the
-task's gold explanations makes (a running sum plus an operand), never a question's whole total, so
-what fine-tuning teaches (reading the question, chaining the steps, or answering without them) is
-still to be learned by every student.
+initialised tiny model must learn two-digit addition first. Measured on the demo's task (then with
+operands 10-99), students trained from scratch needed ~1500 SFT steps, and whether they learned to add
+within that budget was seed luck (gold-explanation students at 0.36 to 0.99 held-out accuracy over three
+seeds), which drowned the teacher's effect. So the world's base model is first pretrained, once, on
+documents of addition facts (``147+58=205, 112+96=208, ...``): each fact is an addition of the kind a
+step of the task's gold explanations makes (a running sum plus an operand), never a question's whole
+total, so what fine-tuning teaches (reading the question, chaining the steps, or answering without them)
+is still to be learned by every student.
 
 The loop is TRL's ``SFTTrainer`` on plain text (language modelling on every token), like the rest of
 rlt's training.

@@ -80,7 +80,9 @@ class ToyWorldConfig:
     """What a toy world is made of; the task fields are those of :class:`rlt.toy.task.AdditionTask`."""
 
     operands: int = field(default=3, metadata={"help": "Numbers added in each question (at least 2)."})
-    low: int = field(default=10, metadata={"help": "Smallest operand."})
+    low: int = field(default=50, metadata={
+        "help": "Smallest operand. From 50 (to 99), every running sum has three digits, so each step of an "
+                "explanation sits at the same place and copying an operand is a lookup at a fixed offset."})
     high: int = field(default=99, metadata={"help": "Largest operand."})
     n_train: int = field(default=20000, metadata={"help": "Training questions."})
     n_heldout: int = field(default=500, metadata={"help": "Held-out questions (never among the training ones)."})
