@@ -8,7 +8,7 @@ For each seed, on the toy world (multi-operand addition, tiny local models):
    once: the other seeds share the first seed's);
    train a student on gold explanations (the upper bound, and the reward's judge)
    and one on answers alone (the lower bound);
-2. warm up a teacher on explanations that often show no working at all (an imperfect teacher);
+2. warm up a teacher on explanations that often just state the answer it was shown (an imperfect teacher);
 3. train it with GRPO on the RLT reward, the gold student judging;
 4. let the warm-up teacher and the RL teacher each explain the training questions (scored by the
    reward: its mean before and after RL), and train a fresh student on each teacher's explanations;

@@ -7,7 +7,7 @@
                                     pretrained base named by ``base_model`` (e.g. another world's)
     data/train.jsonl                question, solution, reasoning_trace (gold)
     data/heldout.jsonl              the same for held-out questions (never in train)
-    data/teacher_warmup.jsonl       the teacher's SFT rows: gold and empty traces (WARMUP_MIX), with kind
+    data/teacher_warmup.jsonl       the teacher's SFT rows: gold and restated-answer traces (WARMUP_MIX), with kind
     data/answer_only.jsonl          student rows with an empty trace (the "answer only" bound)
     data/explanations_by_kind.jsonl question, solution, explanation, kind: gold and every corruption
                                     for up to 100 held-out questions (ground truth for the reward)
@@ -50,18 +50,14 @@ from rlt.toy.tokenizer import build_char_tokenizer
 logger = logging.getLogger(__name__)
 
 MANIFEST = "world.json"
-# The warm-up teacher's explanations: half gold, half empty (the thought left blank): a teacher that can add
-# but often does not show its working. A student taught by it answers without working half the time, and
-# then guesses as badly as the answer-only student: it cannot add three numbers in its head. RL on the RLT
-# reward has to teach the teacher to write the running sums out.
+# The warm-up teacher's explanations: half gold, half only stating the answer it was shown ("The answer is
+# 149."), which is what a teacher that knows the answer tends to write. A student taught by it states an
+# answer without working half the time, and then guesses as badly as the answer-only student: it cannot
+# add three numbers in its head. RL on the RLT reward has to teach the teacher to write the running sum out.
 # Measured: warm-ups whose other half stopped one step short failed (a student that can add does the last
 # addition unaided), and so did one-step sums (`48+19+82=149`): with the operands restated next to the
 # total, one seed's student learned to add three numbers at once, and another's unlearned two-number sums.
-# A half that states the answer (`The answer is 149.`) let 2 of 11 students learn the three-number sum
-# anyway (90% and 74% of their stated answers right): the words before the number give a 4-layer model
-# room to compute it. Empty thoughts give none; 6 of 6 students trained on half gold, half empty rows
-# guessed 8-20% of their unworked answers right, as answer-only students do.
-WARMUP_MIX = {GOLD: 0.5, "empty": 0.5}
+WARMUP_MIX = {GOLD: 0.5, "restated_answer": 0.5}
 KIND_QUESTIONS = 100
 FILES = {
     "base_model": "base_model",
