@@ -62,10 +62,11 @@ def collect(root: Path, seeds: Sequence[int]) -> dict:
     kinds = {teacher: [kind_shares(r / f"distill_{teacher}" / "distilled_messages.jsonl") for r in runs]
              for teacher in TEACHERS}
     gold = {teacher: _spread([shares.get("gold", 0.0) for shares in kinds[teacher]]) for teacher in TEACHERS}
+    eval_gold = _json(runs[0] / "eval_gold" / "summary.json")
     return {"accuracy": accuracy, "reward": reward, "teacher_gold_rate": gold,
             "teacher_kinds": {teacher: _mean_kind_shares(kinds[teacher]) for teacher in TEACHERS},
-            "evaluation": evaluation_settings(_json(runs[0] / "eval_gold" / "summary.json")),
-            "heldout_problems": _json(runs[0] / "eval_gold" / "summary.json")["problems"],
+            "evaluation": evaluation_settings(eval_gold),
+            "heldout_problems": eval_gold["problems"],
             "base_model_pretraining": _json(runs[0] / "world" / "world.json").get("pretraining")}
 
 
