@@ -83,3 +83,13 @@ def test_later_seeds_copy_the_first_seeds_base_model(tmp_path):
     assert world.argv[-2:] == ("--base_model", str(tmp_path / "seed0" / "world" / "base_model"))
     assert world.needs == ("seed0/world",)
     assert "--base_model" not in seed_stages(1, tmp_path, budget, recipes)[0].argv  # no base_seed: its own base
+
+
+def test_every_stage_reads_its_shipped_recipe(tmp_path):
+    """Editing configs/toy/<command>.yaml (the world's model size, a student's steps) changes the demo."""
+    budget = yaml.safe_load(SMOKE_BUDGETS.read_text())["quick"]
+    recipes = recipes_dir() / "toy"
+    for stage in seed_stages(0, tmp_path, budget, recipes):
+        command = "world" if stage.argv[:2] == ("toy", "init") else stage.argv[0].replace("-", "_")
+        config = stage.argv[stage.argv.index("--config") + 1]
+        assert config == str(recipes / f"{command}.yaml"), stage.name

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 class DemoArguments:
     output: str = field(default="runs/demo", metadata={"help": "Report and run folder."})
     quick: bool = field(default=False, metadata={
-        "help": "Seed 0 alone, the full demo's first seed (about 13 minutes on 2 cores)."})
+        "help": "Seed 0 alone, the full demo's first seed (10 to 13 minutes on 2 cores)."})
     workers: int = field(default=2, metadata={
         "help": "Stages run at once (each gets cores / workers threads; one that runs alone gets every core)."})
     budgets: str | None = field(
@@ -80,7 +80,8 @@ def seed_stages(seed: int, root: Path, budget: dict, recipes: Path, base_seed: i
                       "--teacher", run / teacher, "--dataset", train, "--output_dir", run / f"distill_{teacher}",
                       "--best_of_k_student", run / "student_gold")
 
-    world_argv = ("toy", "init", "--output", str(world), "--seed", str(seed), *budget["world"])
+    world_argv = ("toy", "init", "--config", str(recipes / "world.yaml"), "--output", str(world),
+                  "--seed", str(seed), *budget["world"])
     if base_seed in (None, seed):
         world_stage = Stage(name("world"), world_argv, (), "toy world")
     else:
