@@ -1,8 +1,9 @@
 """Benchmark: wall time and peak memory of each stage of `rlt demo --quick` and of the full demo.
 
-Runs both demos (unless ``--only``) in fresh folders and prints, per stage, its wall time and the
-peak resident memory of its process (from ``report/stages.json``), then each demo's total wall time
-and its four accuracies. Stages run two at a time where independent, so stage times add up to more
+Runs both demos (unless ``--only``) in fresh folders and prints, per stage, its wall time, CPU time and
+the peak resident memory of its process (from ``report/stages.json``), then each demo's total wall time,
+the CPU time of all its stages over the cores (with those CPU times, no schedule finishes sooner) and its four
+accuracies. Stages run two at a time where independent, so stage times add up to more
 than the wall time.
 
     python benchmarks/demo.py [--output runs/demo_benchmark] [--only quick|full]
@@ -29,9 +30,12 @@ def run_demo(folder: Path, quick: bool) -> dict:
 
 def print_demo(name: str, result: dict) -> None:
     print(f"\n{name}: {result['summary']['wall_seconds'] / 60:.1f} min wall")
-    print(f"{'stage':<36}{'seconds':>10}{'peak MiB':>10}")
+    print(f"{'stage':<36}{'seconds':>10}{'CPU s':>10}{'peak MiB':>10}")
     for stage, figures in result["stages"].items():
-        print(f"{stage:<36}{figures['seconds']:>10.0f}{figures['peak_memory_mib']:>10.0f}")
+        print(f"{stage:<36}{figures['seconds']:>10.0f}{figures['cpu_seconds']:>10.0f}{figures['peak_memory_mib']:>10.0f}")
+    cores = os.cpu_count() or 1
+    work = sum(figures["cpu_seconds"] for figures in result["stages"].values()) / 60
+    print(f"stage work: {work:.1f} CPU-minutes, so at least {work / cores:.1f} min wall on {cores} cores")
     accuracy = result["summary"]["accuracy"]
     print("accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()))
 

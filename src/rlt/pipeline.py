@@ -47,6 +47,7 @@ class StageResult:
     name: str
     seconds: float
     peak_memory_mib: float
+    cpu_seconds: float = 0.0  # user + system time of its process: the work it gave the cores
     resumed: bool = False  # finished by an earlier run of the pipeline
 
 
@@ -129,14 +130,15 @@ class Pipeline:
         return _Running(stage, process, time.perf_counter(), log)
 
     def _finished(self, run: _Running) -> bool:
-        """Reap ``run`` if it ended (wait4 gives its own peak memory); raise if it failed."""
+        """Reap ``run`` if it ended (wait4 gives its own peak memory and CPU time); raise if it failed."""
         pid, status, usage = os.wait4(run.process.pid, os.WNOHANG)
         if pid == 0:
             return False
         run.process.returncode = code = os.waitstatus_to_exitcode(status)
         if code != 0:
             raise StageFailed(run.stage, run.log, code)
-        result = StageResult(run.stage.name, time.perf_counter() - run.started, usage.ru_maxrss / 1024)
+        result = StageResult(run.stage.name, time.perf_counter() - run.started, usage.ru_maxrss / 1024,
+                             usage.ru_utime + usage.ru_stime)
         self.results[run.stage.name] = result
         (self.state_dir / f"{run.stage.name}.done").write_text(json.dumps(asdict(result)))
         logger.info("finished %s in %.0f s (peak %.0f MiB)", result.name, result.seconds, result.peak_memory_mib)

@@ -54,6 +54,7 @@ def test_pipeline_runs_in_dependency_order_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr("rlt.pipeline.os.cpu_count", lambda: 4)
     results = Pipeline(stages, tmp_path / "state", workers=2).run()
     assert set(results) == {"a", "b", "c"} and all(r.peak_memory_mib > 0 for r in results.values())
+    assert all(0 < r.cpu_seconds for r in results.values())
     threads = {name: (tmp_path / "state" / f"{name}.log").read_text().split()[1] for name in "abc"}
     assert threads == {"a": "OMP_NUM_THREADS=2", "b": "OMP_NUM_THREADS=2", "c": "OMP_NUM_THREADS=4"}  # c runs alone
     assert not any(r.resumed for r in results.values())
