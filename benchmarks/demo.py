@@ -31,8 +31,8 @@ def run_demo(folder: Path, quick: bool) -> dict:
 def print_demo(name: str, result: dict) -> None:
     print(f"\n{name}: {result['summary']['wall_seconds'] / 60:.1f} min wall")
     print(f"{'stage':<36}{'seconds':>10}{'CPU s':>10}{'peak MiB':>10}")
-    for stage, figures in result["stages"].items():
-        print(f"{stage:<36}{figures['seconds']:>10.0f}{figures['cpu_seconds']:>10.0f}{figures['peak_memory_mib']:>10.0f}")
+    for stage, f in result["stages"].items():
+        print(f"{stage:<36}{f['seconds']:>10.0f}{f['cpu_seconds']:>10.0f}{f['peak_memory_mib']:>10.0f}")
     cores = os.cpu_count() or 1
     work = sum(figures["cpu_seconds"] for figures in result["stages"].values()) / 60
     print(f"stage work: {work:.1f} CPU-minutes, so at least {work / cores:.1f} min wall on {cores} cores")
