@@ -1,17 +1,25 @@
-"""Benchmark: rlt's RLT reward against the naive computation, same models, same completions.
+"""Benchmark: rlt's RLT reward against the naive computation, on Qwen2.5's real tokenizer and real text.
 
 Naive = what the official code does: one completion at a time, the full-vocabulary logits of the
 whole teacher and student sequences, a log-softmax over them, then a gather. rlt's reward batches
 completions, runs each prompt's shared prefix once, and projects only the span positions through
 the LM head in fp32 chunks.
 
-Each method runs in a fresh process on models loaded from disk (a ~20M-parameter Qwen2 shape and a
-byte-level BPE built locally), so neither inherits the other's allocator state. Peak memory is the
-rise of the process's resident set (CPU; reset with /proc/self/clear_refs) or of allocated CUDA
-memory during the scoring call, above what the loaded models already hold.
+Two workloads, each explanation a real Sky-T1 trace (its first ``--max_explanation_tokens`` tokens)
+for a real MATH-500 question and solution, in the paper's prompts:
 
-    python benchmarks/reward.py [--shape qwen2-20m|small] [--completions 64] [--prompts 8]
-                                [--explanation_tokens 300] [--device cpu]
+* **shared prompts**: ``--prompts`` questions with ``--per_prompt`` completions each (GRPO's batches);
+* **distinct prompts**: ``--distinct`` questions with one completion each (what ``rlt score`` and
+  distillation scoring see): no prefix to share.
+
+Models: a Qwen2 body of ~21M parameters with Qwen2.5's 151,936-row vocabulary (tied), loaded from
+disk with the Qwen2.5 tokenizer rebuilt offline (``tests/fixtures/qwen2_5.py``; needs the test
+extras). Each method runs in a fresh process, so neither inherits the other's allocator state. Peak
+memory is the rise of the process's resident set (CPU; reset with /proc/self/clear_refs) or of
+allocated CUDA memory during the scoring call, above what the loaded models already hold.
+
+    python benchmarks/reward.py [--prompts 2 --per_prompt 8 --distinct 16 --max_explanation_tokens 512]
+                                [--device cpu]
 """
 
 from __future__ import annotations
@@ -27,58 +35,66 @@ from pathlib import Path
 
 import torch
 
-from rlt.formats import SequenceBuilder
-from rlt.modeling import load_causal_lm, load_tokenizer
-from rlt.reward import RewardConfig, RewardTerms, RLTReward, combine_terms
-from rlt.toy import MODEL_SIZES, ModelSize, build_bpe_tokenizer, build_causal_lm
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from fixtures.qwen2_5 import save_qwen2_5_model, save_qwen2_5_tokenizer  # noqa: E402
 
-SHAPES = {
-    # Qwen2's architecture at ~21M parameters: its 151,936-row vocabulary (tied), GQA, head_dim 64,
-    # MLP 5.5x wide. The tokenizer is a local 8000-token BPE; the other rows are never sampled, as
-    # Qwen's own padded rows are not, but every one of them costs in a full-vocabulary log-softmax.
-    "qwen2-20m": ModelSize(hidden_size=128, num_layers=6, num_heads=2, num_kv_heads=1, intermediate_size=704,
-                           max_position_embeddings=4096, vocab_size=151936),
-    # The same parameter count spent on the body instead (8000-token vocabulary).
-    "small": MODEL_SIZES["small"],
-}
+from rlt.data import load_examples  # noqa: E402
+from rlt.formats import SequenceBuilder  # noqa: E402
+from rlt.modeling import load_causal_lm, load_tokenizer  # noqa: E402
+from rlt.reward import RewardConfig, RewardTerms, RLTReward, combine_terms  # noqa: E402
+from rlt.toy import ModelSize  # noqa: E402
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SKY_T1 = SHARED_DATA / "reasoning_traces_sky_t1"
+# Qwen2's architecture at ~21M parameters (the vocabulary is Qwen2.5's, so the LM head costs what it does there).
+SHAPE = ModelSize(hidden_size=128, num_layers=6, num_heads=2, num_kv_heads=1, intermediate_size=704,
+                  max_position_embeddings=4096)
+WORKLOADS = ("shared", "distinct")
 
 
 # Workload --------------------------------------------------------------------------------------
 
-def _gsm8k_rows() -> list[dict]:
-    path = SHARED_DATA / "gsm8k" / "train.jsonl"
-    if path.exists():
-        return [json.loads(line) for line in path.read_text().splitlines()[:4000]]
-    return [{"question": f"What is {a}+{b}?", "answer": f"{a}+{b}={a + b}\n#### {a + b}"}
-            for a in range(100) for b in range(40)]
+def _examples():
+    files = sorted(SKY_T1.rglob("*.jsonl"))
+    if not files:
+        raise SystemExit(f"this benchmark reads real traces from {SKY_T1}")
+    return load_examples(files[0], on_error="skip", require_trace=True).examples
 
 
-def build_workload(workdir: Path, shape: str, prompts: int, completions: int, explanation_tokens: int) -> None:
-    """Tokenizer, teacher, student and the completions to score, written to ``workdir``."""
-    rows = _gsm8k_rows()
-    tokenizer = build_bpe_tokenizer([r["question"] + "\n" + r["answer"] for r in rows], vocab_size=8000)
+def build_workload(workdir: Path, prompts: int, per_prompt: int, distinct: int, max_explanation_tokens: int) -> None:
+    """Tokenizer, teacher, student and both workloads' completions, written to ``workdir``."""
+    save_qwen2_5_tokenizer(workdir / "tokenizer")
     for name, seed in (("teacher", 1), ("student", 2)):
-        model = build_causal_lm(tokenizer, SHAPES[shape], seed=seed)
-        model.save_pretrained(workdir / name)
-        tokenizer.save_pretrained(workdir / name)
-    builder = SequenceBuilder(tokenizer)
-    items = []
-    per_prompt = completions // prompts
-    for p in range(prompts):
-        row = rows[p]
-        solution = row["answer"].split("####")[-1].strip()
-        for c in range(per_prompt):
-            # Explanations of about `explanation_tokens` tokens: worked answers of neighbouring rows.
-            text, k = "", 0
-            while len(builder.encode(text)) < explanation_tokens:
-                text += rows[(p * per_prompt + c + k * 97) % len(rows)]["answer"] + "\n\n"
-                k += 1
-            ids = builder.encode(text)[:explanation_tokens]
-            ids += builder.encode(builder.fmt.end_explanation) + [tokenizer.eos_token_id]
-            items.append({"question": row["question"], "solution": solution, "completion_ids": ids})
-    (workdir / "workload.json").write_text(json.dumps(items))
+        save_qwen2_5_model(workdir / name, workdir / "tokenizer", seed=seed, size=SHAPE)
+    builder = SequenceBuilder(load_tokenizer(str(workdir / "teacher")))
+    tail = builder.encode(builder.fmt.end_explanation) + [builder.tokenizer.eos_token_id]
+    examples = _examples()
+    traces = iter(examples[prompts + distinct:] * 4)  # the other rows' traces, for the shared prompts
+
+    def item(example, trace: str) -> dict:
+        return {"question": example.question, "solution": example.solution,
+                "completion_ids": builder.encode(trace)[:max_explanation_tokens] + tail}
+
+    workloads = {
+        "shared": [item(e, next(traces).reasoning_trace) for e in examples[:prompts] for _ in range(per_prompt)],
+        "distinct": [item(e, e.reasoning_trace) for e in examples[prompts:prompts + distinct]],
+    }
+    (workdir / "workloads.json").write_text(json.dumps(workloads))
+
+
+def positions(workdir: Path, workload: str) -> tuple[int, int]:
+    """LM-head positions of the naive computation (every position of both sequences) and of rlt's (the spans)."""
+    builder = SequenceBuilder(load_tokenizer(str(workdir / "teacher")))
+    naive = spans = 0
+    for item in json.loads((workdir / "workloads.json").read_text())[workload]:
+        explanation = builder.split_completion(item["completion_ids"]).explanation_ids
+        student = builder.student_sequence(item["question"], explanation, item["solution"])
+        teacher = builder.teacher_sequence(builder.teacher_prompt_ids(item["question"], item["solution"]), explanation)
+        naive += len(student.ids) + len(teacher.ids) - 2
+        spans += 2 * len(explanation) + len(student.solution)
+    return naive, spans
 
 
 # The naive baseline ----------------------------------------------------------------------------
@@ -135,12 +151,12 @@ def _peak(device: torch.device) -> int:
     return _rss_kib("VmHWM") * 1024
 
 
-def worker(method: str, workdir: Path, device: str) -> dict:
+def worker(method: str, workload: str, workdir: Path, device: str) -> dict:
     device = torch.device(device)
     tokenizer = load_tokenizer(str(workdir / "teacher"))
     teacher = load_causal_lm(str(workdir / "teacher"), "float32", device, frozen=True)
     student = load_causal_lm(str(workdir / "student"), "float32", device, frozen=True)
-    items = json.loads((workdir / "workload.json").read_text())
+    items = json.loads((workdir / "workloads.json").read_text())[workload]
     config = RewardConfig()
     reward = RLTReward(teacher, student, tokenizer, config)
 
@@ -151,53 +167,58 @@ def worker(method: str, workdir: Path, device: str) -> dict:
             return reward.score_completions([i["question"] for i in batch], [i["solution"] for i in batch],
                                             [i["completion_ids"] for i in batch])
 
-    run(items[:2])  # warm-up: kernels, allocator, prompt caches of the builder
+    run(items[:1])  # warm-up: kernels, allocator, prompt caches of the builder
     baseline = _reset_peak(device)
     start = time.perf_counter()
     terms = run(items)
     seconds = time.perf_counter() - start
-    return {"method": method, "seconds": seconds, "peak_bytes": _peak(device) - baseline,
+    return {"method": method, "workload": workload, "seconds": seconds, "peak_bytes": _peak(device) - baseline,
             "rewards": [t.reward for t in terms]}
 
 
-def _run_worker(method: str, workdir: Path, device: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", method, "--workdir", str(workdir), "--device", device],
-                         check=True, capture_output=True, text=True)
+def _run_worker(method: str, workload: str, workdir: Path, device: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", method, "--workload", workload,
+                          "--workdir", str(workdir), "--device", device], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--completions", type=int, default=64)
-    parser.add_argument("--prompts", type=int, default=8, help="Distinct prompts (completions share them).")
-    parser.add_argument("--explanation_tokens", type=int, default=300)
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen2-20m", help="Model shape (see SHAPES).")
+    parser.add_argument("--prompts", type=int, default=2, help="Shared-prompts workload: distinct prompts.")
+    parser.add_argument("--per_prompt", type=int, default=8, help="Shared-prompts workload: completions per prompt.")
+    parser.add_argument("--distinct", type=int, default=16, help="Distinct-prompts workload: completions.")
+    parser.add_argument("--max_explanation_tokens", type=int, default=512)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--worker", choices=["naive", "rlt"], help=argparse.SUPPRESS)
+    parser.add_argument("--workload", choices=WORKLOADS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.workdir, args.device)))
+        print(json.dumps(worker(args.worker, args.workload, args.workdir, args.device)))
         return
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        build_workload(workdir, args.shape, args.prompts, args.completions, args.explanation_tokens)
+        build_workload(workdir, args.prompts, args.per_prompt, args.distinct, args.max_explanation_tokens)
         n_params = sum(p.numel() for p in load_causal_lm(str(workdir / "teacher"), "float32", "cpu").parameters())
-        naive = _run_worker("naive", workdir, args.device)
-        ours = _run_worker("rlt", workdir, args.device)
+        results = {w: [_run_worker(m, w, workdir, args.device) for m in ("naive", "rlt")] for w in WORKLOADS}
+        head = {w: positions(workdir, w) for w in WORKLOADS}
 
-    print(f"device {args.device}, torch threads {torch.get_num_threads()}, shape {args.shape} "
-          f"({n_params / 1e6:.1f}M params), "
-          f"{args.completions} completions over {args.prompts} prompts, {args.explanation_tokens}-token explanations")
-    print(f"{'method':<8}{'completions/s':>15}{'seconds':>10}{'peak MiB':>10}")
-    for result in (naive, ours):
-        print(f"{result['method']:<8}{args.completions / result['seconds']:>15.2f}{result['seconds']:>10.2f}"
-              f"{result['peak_bytes'] / 2**20:>10.1f}")
-    speedup = naive["seconds"] / ours["seconds"]
-    memory = ours["peak_bytes"] / naive["peak_bytes"]
-    diff = max(abs(a - b) for a, b in zip(naive["rewards"], ours["rewards"], strict=True))
-    print(f"reward benchmark: speedup {speedup:.1f}x, peak memory {memory:.2f}x, max abs diff {diff:.1e}")
+    print(f"device {args.device}, torch threads {torch.get_num_threads()}, Qwen2.5 tokenizer and vocabulary, "
+          f"{n_params / 1e6:.1f}M params; explanations: Sky-T1 traces, at most {args.max_explanation_tokens} tokens")
+    print(f"{'workload':<10}{'method':<8}{'completions':>12}{'seconds':>10}{'peak MiB':>10}{'head positions':>16}")
+    speedups, memory, diffs = {}, [], []
+    for workload, (naive, ours) in results.items():
+        for result, count in zip((naive, ours), head[workload]):
+            print(f"{workload:<10}{result['method']:<8}{len(result['rewards']):>12}{result['seconds']:>10.2f}"
+                  f"{result['peak_bytes'] / 2**20:>10.1f}{count:>16,}")
+        speedups[workload] = naive["seconds"] / ours["seconds"]
+        memory.append(ours["peak_bytes"] / naive["peak_bytes"])
+        diffs += [abs(a - b) for a, b in zip(naive["rewards"], ours["rewards"], strict=True)]
+        print(f"{'':<10}the LM head's work alone bounds the speedup at {head[workload][0] / head[workload][1]:.2f}x "
+              f"where the backbone is cheap")
+    print(f"reward benchmark: speedup {speedups['shared']:.1f}x (shared prompts), {speedups['distinct']:.1f}x "
+          f"(distinct prompts), peak memory {max(memory):.2f}x, max abs diff {max(diffs):.1e}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,23 @@ def _bpe_corpus() -> list[str]:
     return [f"What is {a} plus {b}? The answer is {a + b}." for a in range(60) for b in range(40)]
 
 
+@pytest.fixture
+def rlt_error(capsys):
+    """Runs ``rlt ARGV`` expecting a user error: exit status 2 and one line ``error: …`` on stderr, no
+    traceback. Returns the message."""
+    from rlt.cli import main
+
+    def run(argv: list[str]) -> str:
+        capsys.readouterr()
+        status = main([str(arg) for arg in argv])
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert status == 2 and len(errors) == 1 and "Traceback" not in err, err
+        return errors[0].removeprefix("error: ")
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def bpe_tokenizer():
     """Byte-level BPE in which the format tags are ordinary text that merges with its neighbours."""
@@ -71,3 +88,32 @@ def toy_world(tmp_path_factory):
 
     config = ToyWorldConfig(n_train=400, n_heldout=100, pretrain_max_steps=0)
     return build_toy_world(tmp_path_factory.mktemp("toy_world"), config)
+
+
+# Qwen2.5's real tokenizer and chat template, rebuilt offline (tests/fixtures/qwen2_5.py), and tiny
+# random models of its shape saved like hub checkpoints: the format users run.
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer_dir(tmp_path_factory):
+    from fixtures.qwen2_5 import save_qwen2_5_tokenizer
+
+    return save_qwen2_5_tokenizer(tmp_path_factory.mktemp("qwen2_5_tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer(qwen_tokenizer_dir):
+    from fixtures.qwen2_5 import load_qwen2_5_tokenizer
+
+    return load_qwen2_5_tokenizer(qwen_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def qwen_models(tmp_path_factory, qwen_tokenizer_dir):
+    """A folder holding teacher/ and student/: tiny Qwen2.5-shaped random models (151,936 rows)."""
+    from fixtures.qwen2_5 import save_qwen2_5_model
+
+    root = tmp_path_factory.mktemp("qwen_models")
+    for name, seed in (("teacher", 1), ("student", 2)):
+        save_qwen2_5_model(root / name, qwen_tokenizer_dir, seed=seed)
+    return root

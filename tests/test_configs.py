@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rlt.errors import UserError
+
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml")
                  if p.parent.name != "accelerate" and not p.stem.endswith("_budgets"))
-# A recipe file is named after its command's module.
-MODULES = {"world": "rlt.recipes.toy"}
+# A recipe file is named after its command's module, but these.
+MODULES = {"world": "rlt.recipes.toy", "student_sft_32b": "rlt.recipes.student_sft"}
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +39,8 @@ def _parse(module, path, capsys, flags=()) -> tuple:
     """Parse the recipe (and ``flags``); paths it leaves to the command line (model...) get placeholders."""
     try:
         return module.parse(["--config", str(path), *flags])
-    except SystemExit:
-        missing = capsys.readouterr().err.split("the following arguments are required:")[-1]
+    except UserError as error:
+        missing = str(error).split("the following arguments are required:")[-1].split(" (`")[0]
         required = [name.strip().split("/")[0] for name in missing.split(",")]  # "--output_dir/--output-dir"
         placeholders = [item for flag in required for item in (flag, "placeholder")]
         return module.parse(["--config", str(path), *placeholders, *flags])
@@ -66,6 +68,22 @@ def test_accelerate_configs_are_valid_yaml_with_a_distributed_type():
     for path in (CONFIGS / "accelerate").glob("*.yaml"):
         config = yaml.safe_load(path.read_text())
         assert config["distributed_type"] in {"MULTI_GPU", "DEEPSPEED", "FSDP"}, path
+
+
+def test_multinode_launch_config_parses_with_accelerate():
+    """The 32B student's launch: accelerate's own config class and launch parser read it."""
+    from accelerate.commands.config.config_args import ClusterConfig
+    from accelerate.commands.launch import launch_command_parser
+
+    path = CONFIGS / "accelerate" / "zero3_multinode.yaml"
+    config = ClusterConfig.from_yaml_file(str(path))
+    assert config.num_machines == 4 and config.num_processes == 8 * config.num_machines
+    args = launch_command_parser().parse_args([
+        "--config_file", str(path), "--machine_rank", "3", "--main_process_ip", "10.0.0.1", "-m", "rlt.cli",
+        "student-sft", "--config", str(CONFIGS / "paper" / "student_sft_32b.yaml")])
+    assert (args.machine_rank, args.main_process_ip, args.module) == (3, "10.0.0.1", True)
+    recipe = yaml.safe_load((CONFIGS / "paper" / "student_sft_32b.yaml").read_text())
+    assert config.num_processes * recipe["per_device_train_batch_size"] * recipe["gradient_accumulation_steps"] == 96
 
 
 def test_demo_budgets_name_every_stage_and_parse_as_flags(capsys):

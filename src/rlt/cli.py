@@ -1,13 +1,17 @@
 """``rlt <command> [--config recipe.yaml] [--key value ...]``: dispatch to the recipes.
 
 Each command is a module of :mod:`rlt.recipes` with a ``main(argv)``; it is imported only when run,
-so ``rlt --help`` stays fast.
+so ``rlt --help`` stays fast. A user's mistake (:class:`rlt.errors.UserError`) is printed as one line,
+``error: …``, with exit status 2; ``--debug`` (anywhere on the line) or ``RLT_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+from rlt.errors import UserError
 
 COMMANDS = {
     "teacher-sft": ("rlt.recipes.teacher_sft", "Warm up a teacher: SFT on the teacher format (loss on explanations)."),
@@ -24,21 +28,29 @@ COMMANDS = {
 def _usage() -> str:
     lines = ["usage: rlt <command> [--config FILE.yaml] [--key value ...]", "", "commands:"]
     lines += [f"  {name:<14}{summary}" for name, (_, summary) in COMMANDS.items()]
-    lines += ["", "Run `rlt <command> --help` for a command's options."]
+    lines += ["", "Run `rlt <command> --help` for a command's options; --debug shows tracebacks."]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("RLT_DEBUG", "") not in ("", "0")
+    argv = [arg for arg in argv if arg != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"rlt: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"error: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[command][0])
-    return module.main(rest) or 0
+    try:
+        return module.main(rest) or 0
+    except UserError as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

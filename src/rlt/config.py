@@ -1,7 +1,9 @@
 """Command-line and YAML parsing for every command, in TRL's conventions.
 
 ``rlt <command> --config recipe.yaml --key value``: the YAML file sets defaults, command-line flags
-override them, and an unknown key in either is an error (TRL's ``TrlParser``).
+override them, and an unknown key in either is an error (TRL's ``TrlParser``). Every parsing error (an
+unknown or malformed option, a value a config refuses, a missing config file) is a
+:class:`~rlt.errors.UserError`: one line, no usage dump, no traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ import torch
 from transformers import TrainingArguments
 from trl import TrlParser
 
+from rlt.errors import UserError
+
+
+class _Parser(TrlParser):
+    def error(self, message: str):  # argparse's hook: it would print the whole usage and exit
+        raise UserError(f"{message} (`{self.prog} --help` lists the options)")
+
 
 def parse_command(
     argv: Sequence[str] | None,
@@ -25,13 +34,16 @@ def parse_command(
     defaults: dict[str, Any] | None = None,
 ) -> tuple[Any, ...]:
     """Parse ``argv`` into the dataclasses; ``defaults`` replace the dataclasses' own (YAML and flags win)."""
-    parser = TrlParser(dataclass_types, prog=f"rlt {prog}", description=description)
+    parser = _Parser(dataclass_types, prog=f"rlt {prog}", description=description)
     if any(issubclass(t, TrainingArguments) for t in dataclass_types) and not torch.cuda.is_available():
         # TRL defaults to bf16, which fails on a CPU-only machine, and to gradient checkpointing, which buys
         # nothing for CPU-sized models and warns; a config file or flag may still set either.
         parser.set_defaults(bf16=False, gradient_checkpointing=False)
     parser.set_defaults(**(defaults or {}))
-    return parser.parse_args_and_config(args=list(argv) if argv is not None else None)
+    try:
+        return parser.parse_args_and_config(args=list(argv) if argv is not None else None)
+    except (ValueError, OSError) as error:  # a config's own check (__post_init__), an unknown key, a missing file
+        raise UserError(str(error)) from error
 
 
 def recipes_dir() -> Path:

@@ -38,7 +38,9 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rlt.errors import UserError
 from rlt.formats import SOLUTION, STRATOS, THOUGHT, TagStyle
+from rlt.sources import is_local_path
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class Example:
         return asdict(self)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A source or row rlt cannot use; the message names the source, the row (or line) and the field."""
 
     def __init__(self, source: str, problem: str, *, row: int | None = None, line: int | None = None,
@@ -108,8 +110,8 @@ def _open(source: str | Path, split: str | None) -> tuple[str, Iterator[tuple[in
         label, records = str(path), _read_file(path, split)
     elif path.is_dir():
         label, records = _open_folder(path, split)
-    elif str(source).startswith((".", "/", "~")) or path.suffix in _READERS:
-        raise FileNotFoundError(f"{source}: no such file or folder")
+    elif is_local_path(str(source)) or path.suffix in _READERS:
+        raise DataError(str(source), "no such file or folder")
     else:
         label, records = _open_hub(str(source), split)
     return label, _numbered(label, records)
@@ -350,12 +352,14 @@ def _type_name(value: object) -> str:
 
 def load_examples(source: str | Path, split: str | None = None, *,
                   on_error: Literal["raise", "skip"] = "raise", limit: int | None = None,
-                  tags: TagStyle = STRATOS) -> LoadResult:
+                  tags: TagStyle = STRATOS, require_trace: bool = False) -> LoadResult:
     """Normalised examples of a source.
 
     ``on_error="skip"`` leaves out rows that cannot be normalised and records them in
     ``LoadResult.skipped`` (log :meth:`LoadResult.summary`); errors in the file itself (invalid JSON,
-    a missing split) always raise. ``limit`` caps the number of examples returned; reading stops there.
+    a missing split) always raise. ``require_trace``: a row without a reasoning trace is such a row
+    (SFT needs an explanation to learn from). ``limit`` caps the number of examples returned; reading
+    stops there.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -365,7 +369,11 @@ def load_examples(source: str | Path, split: str | None = None, *,
     result = LoadResult()
     for row, record in records:
         try:
-            result.examples.append(normalize_record(record, source=label, row=row, tags=tags))
+            example = normalize_record(record, source=label, row=row, tags=tags)
+            if require_trace and example.reasoning_trace is None:
+                raise DataError(label, "no reasoning trace (an explanation to learn from)", row=row,
+                                field="reasoning_trace")
+            result.examples.append(example)
         except DataError as error:
             if on_error == "raise":
                 raise

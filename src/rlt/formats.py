@@ -11,10 +11,17 @@ Three sections use them: the teacher writes ``solution`` then ``explanation``; t
 Why sequences are built from pieces. The reward compares the teacher and the student on *the same
 explanation tokens* under two contexts, so the explanation's token ids must be identical in both
 sequences and their positions known exactly. Tokenising the two full texts and searching for the
-explanation (as the official code does) fails whenever a tag merges with its neighbouring text
-(``.<|`` or ``|>\\n\\n`` are single tokens in Qwen's vocabulary). Here every sequence is the
-concatenation ``ids(context text) + explanation ids + ids(following text)``: the spans are exact by
-construction, and in the teacher sequence the explanation ids are the very ids the teacher sampled.
+explanation (as the official code does) fails whenever a tag merges with its neighbouring text: in
+Qwen's vocabulary the tags are plain text of several tokens, and their first and last characters merge
+with what surrounds them (``.<|`` is ``.<`` + ``|``, ``|>\\n\\n`` is ``|`` + ``>\\n\\n``). Here every
+sequence is the concatenation ``ids(context text) + explanation ids + ids(following text)``: the spans
+are exact by construction, and in the teacher sequence the explanation ids are the very ids the teacher
+sampled.
+
+The SFT records are built the same way (:meth:`SequenceBuilder.teacher_training_sequence`,
+:meth:`SequenceBuilder.student_training_sequence`): a model is trained on the very prompt ids it is
+later prompted with, never on a re-tokenisation of prompt and answer as one text, whose merges across
+the boundary would change the last prompt token.
 """
 
 from __future__ import annotations
@@ -171,21 +178,28 @@ class FormatConfig:
                   else self.teacher_answer(solution, explanation))
         return _chat(self.teacher_system_prompt, question, answer)
 
+    def student_prompt_messages(self, question: str) -> list[dict]:
+        """What a student is asked: system and user, no answer (evaluation, student SFT prompts)."""
+        return _chat(self.student_system_prompt, question)
+
     def student_messages(self, question: str, explanation: str, solution: str) -> list[dict]:
         """The distillation record: question → thought + solution."""
         return _chat(self.student_system_prompt, question, self.student_answer(explanation, solution))
 
 
-def _chat(system_prompt: str, question: str, answer: str) -> list[dict]:
-    """System, user, assistant; an empty system prompt means no system message at all."""
+def _chat(system_prompt: str, question: str, answer: str | None = None) -> list[dict]:
+    """System, user and, if given, assistant; an empty system prompt means no system message at all."""
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return [*system, {"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    reply = [] if answer is None else [{"role": "assistant", "content": answer}]
+    return [*system, {"role": "user", "content": question}, *reply]
 
 
 # Token sequences with exact spans -----------------------------------------------------------------
 
 _EXPLANATION_SLOT = "\x00rlt-explanation-slot\x00"
 _SOLUTION_SLOT = "\x00rlt-solution-slot\x00"
+_ANSWER_SLOT = "\x00rlt-answer-slot\x00"
+_REPLACEMENT_CHARACTER = "\ufffd"  # what decoding an incomplete UTF-8 sequence gives
 
 
 @dataclass(frozen=True)
@@ -213,10 +227,29 @@ class TeacherSequence:
 
 
 @dataclass(frozen=True)
+class TrainingSequence:
+    """An SFT example as token ids: the prompt (no loss) and, from ``completion_start``, the answer."""
+
+    ids: list[int]
+    completion_start: int
+
+    def record(self) -> dict[str, list[int]]:
+        """TRL's pre-tokenised format: ``input_ids`` and a ``completion_mask`` (1 = in the loss)."""
+        return {"input_ids": self.ids,
+                "completion_mask": [0] * self.completion_start + [1] * (len(self.ids) - self.completion_start)}
+
+
+@dataclass(frozen=True)
 class SplitCompletion:
-    """A teacher completion cut at its explanation's end tag."""
+    """A teacher completion cut at its explanation's end tag.
+
+    ``explanation_ids`` are the tokens the reward scores; ``explanation_text`` is what the teacher wrote
+    before the tag, whole: it keeps the text of a token straddling the tag and never ends in half a
+    character (what a student is distilled from).
+    """
 
     explanation_ids: list[int]
+    explanation_text: str
     found_end_tag: bool
 
 
@@ -260,6 +293,7 @@ class SequenceBuilder:
         self._trailing_ids = {i for i in stop_ids if i is not None}
         # GRPO scores many completions per prompt: render and tokenise each context once.
         self.teacher_prompt_ids = lru_cache(maxsize=4096)(self._teacher_prompt_ids)
+        self.student_prompt_ids = lru_cache(maxsize=4096)(self._student_prompt_ids)
         self._student_context = lru_cache(maxsize=4096)(self._student_context_ids)
 
     def encode(self, text: str) -> list[int]:
@@ -271,6 +305,49 @@ class SequenceBuilder:
 
     def _teacher_prompt_ids(self, question: str, solution: str) -> tuple[int, ...]:
         return tuple(self.encode(self.teacher_prompt(question, solution)))
+
+    def student_prompt(self, question: str) -> str:
+        """The student's prompt text: the question, then the opened assistant turn it answers in."""
+        return _render(self.tokenizer, self.fmt.student_prompt_messages(question), add_generation_prompt=True)
+
+    def _student_prompt_ids(self, question: str) -> tuple[int, ...]:
+        return tuple(self.encode(self.student_prompt(question)))
+
+    # SFT records ---------------------------------------------------------------------------------
+
+    def teacher_training_sequence(self, question: str, solution: str, explanation: str) -> TrainingSequence:
+        """The teacher's warm-up example: the teacher prompt's ids, exactly as ``teacher-rl`` and
+        ``distill`` prompt it, then the explanation's ids, then the end tag and end of turn."""
+        messages = self.fmt.teacher_messages(question, solution, _EXPLANATION_SLOT)
+        end_of_turn = self._text_after_slot(messages, _EXPLANATION_SLOT, self.teacher_prompt(question, solution))
+        return self._training_sequence(self.teacher_prompt_ids(question, solution), explanation, end_of_turn)
+
+    def student_training_sequence(self, question: str, explanation: str, solution: str) -> TrainingSequence:
+        """The student's distillation example: the student prompt's ids, exactly as ``evaluate`` prompts
+        it, then its answer (thought + solution) and end of turn, tokenised as one text."""
+        messages = [*self.fmt.student_prompt_messages(question), {"role": "assistant", "content": _ANSWER_SLOT}]
+        end_of_turn = self._text_after_slot(messages, _ANSWER_SLOT, self.student_prompt(question))
+        return self._training_sequence(self.student_prompt_ids(question),
+                                       self.fmt.student_answer(explanation, solution) + end_of_turn)
+
+    def _text_after_slot(self, messages: list[dict], slot: str, prompt: str) -> str:
+        """What the template renders after ``slot`` up to the end of the turn (its EOS included)."""
+        before, after = _split_on_slots(_render(self.tokenizer, messages), [slot], "training chat")
+        if before != prompt:
+            raise ValueError("the chat template renders the prompt differently inside a full chat; rlt needs the "
+                             "prompt to be a prefix of the conversation")
+        eos = self.tokenizer.eos_token
+        return after[: after.index(eos) + len(eos)] if eos and eos in after else after
+
+    def _training_sequence(self, prompt_ids: Sequence[int], *completion_texts: str) -> TrainingSequence:
+        """Prompt ids, then each text's ids (tokenised apart, so that their ids match other sequences'),
+        then EOS if no text brought it (a template that does not close its turn with it)."""
+        completion = [i for text in completion_texts for i in self.encode(text)]
+        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in completion[-1:]:
+            completion.append(self.tokenizer.eos_token_id)
+        return TrainingSequence([*prompt_ids, *completion], len(prompt_ids))
+
+    # Reward sequences ----------------------------------------------------------------------------
 
     def teacher_sequence(self, prompt_ids: Sequence[int], explanation_ids: Sequence[int]) -> TeacherSequence:
         """Teacher prompt followed by the explanation ids (what the teacher sampled)."""
@@ -311,8 +388,10 @@ class SequenceBuilder:
         text = self._decode(ids)
         tag_at = text.find(self.fmt.end_explanation)
         if tag_at < 0:
-            return SplitCompletion(ids, found_end_tag=False)
-        return SplitCompletion(ids[: self._tokens_before(ids, tag_at)], found_end_tag=True)
+            # A completion cut by the length limit may end inside a multi-byte character, which decodes
+            # to U+FFFD: that half character is not part of the text.
+            return SplitCompletion(ids, text.rstrip(_REPLACEMENT_CHARACTER), found_end_tag=False)
+        return SplitCompletion(ids[: self._tokens_before(ids, tag_at)], text[:tag_at], found_end_tag=True)
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)

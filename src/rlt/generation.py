@@ -1,7 +1,8 @@
 """Batched text generation: teacher explanations for ``rlt distill``, student answers for ``rlt evaluate``.
 
-Prompts are already-templated *text* (see :func:`chat_prompts`); they are tokenised without special
-tokens so that the ids are exactly those of the template, as in :class:`rlt.formats.SequenceBuilder`.
+Prompts are already-templated *text* (:meth:`rlt.formats.SequenceBuilder.teacher_prompt` and
+``student_prompt``); they are tokenised without special tokens so that the ids are exactly those the
+builder gives them, and so those the SFT records train on.
 
 Two backends:
 
@@ -83,34 +84,6 @@ class Generation:
     text: str
     token_ids: list[int]
     finished: bool
-
-
-def chat_prompts(
-    tokenizer: PreTrainedTokenizerBase,
-    conversations: Sequence[list[dict]],
-    *,
-    continue_final_message: bool = False,
-) -> list[str]:
-    """Prompt texts of chats, one per conversation.
-
-    With ``continue_final_message`` the last (assistant) message is left open and generation goes on
-    inside it: this is how the teacher is given its solution section and continues inside the
-    explanation. Otherwise a new assistant turn is opened (a student answering a question).
-    """
-    if tokenizer.chat_template is None:
-        raise ValueError(
-            f"Tokenizer {tokenizer.name_or_path!r} has no chat template: generation prompts are chats. "
-            "Use an instruct/chat tokenizer or set tokenizer.chat_template."
-        )
-    return [
-        tokenizer.apply_chat_template(
-            list(conversation),
-            tokenize=False,
-            add_generation_prompt=not continue_final_message,
-            continue_final_message=continue_final_message,
-        )
-        for conversation in conversations
-    ]
 
 
 # transformers backend -----------------------------------------------------------------------------
@@ -310,4 +283,4 @@ def generate_vllm(
     return results
 
 
-__all__ = ["VLLM_INSTALL_HINT", "Generation", "SamplingConfig", "chat_prompts", "generate", "generate_vllm"]
+__all__ = ["VLLM_INSTALL_HINT", "Generation", "SamplingConfig", "generate", "generate_vllm"]

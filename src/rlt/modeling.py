@@ -1,16 +1,23 @@
 """Loading models and tokenizers, the same way for a hub name and a local folder.
 
 The toy world saves its tiny models with ``save_pretrained``, so they go through exactly this code
-path too: nothing here knows whether a model is toy or real.
+path too: nothing here knows whether a model is toy or real. A name that cannot load (a missing
+folder, an unknown hub model) is a :class:`~rlt.errors.UserError` naming its ``role`` (teacher,
+student, ...), found before any hub call where it can be (:mod:`rlt.sources`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from rlt.errors import UserError
+from rlt.sources import check_model_source
 
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -44,8 +51,19 @@ def model_init_kwargs(given: dict | None) -> dict:
     return {"attn_implementation": default_attention(default_device()), **(given or {})}
 
 
-def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+@contextmanager
+def _loading(name_or_path: str, role: str) -> Iterator[None]:
+    """A model the hub does not know, or a folder transformers cannot read, is the user's mistake."""
+    try:
+        yield
+    except OSError as error:
+        raise UserError(f"{role} {name_or_path}: {error}") from error
+
+
+def load_tokenizer(name_or_path: str, role: str = "model") -> PreTrainedTokenizerBase:
+    check_model_source(name_or_path, role)
+    with _loading(name_or_path, role):
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -56,12 +74,15 @@ def load_causal_lm(
     dtype: DType = "auto",
     device: torch.device | str | None = None,
     frozen: bool = False,
+    role: str = "model",
 ) -> PreTrainedModel:
     """A causal LM on ``device``; ``frozen`` puts it in eval mode with gradients off (a judge model)."""
     device = torch.device(device) if device is not None else default_device()
-    model = AutoModelForCausalLM.from_pretrained(
-        name_or_path, dtype=resolve_dtype(dtype, device), attn_implementation=default_attention(device)
-    ).to(device)
+    check_model_source(name_or_path, role)
+    with _loading(name_or_path, role):
+        model = AutoModelForCausalLM.from_pretrained(
+            name_or_path, dtype=resolve_dtype(dtype, device), attn_implementation=default_attention(device)
+        ).to(device)
     if frozen:
         model.eval().requires_grad_(False)
     return model

@@ -1,10 +1,18 @@
 """Training records built from normalised examples: teacher warm-up and student distillation.
 
-* Teacher SFT (the warm-up): ``prompt`` = the teacher prompt text (question and solution given,
-  ending inside the explanation) and ``completion`` = the rest of the rendered chat (explanation,
-  end tag, end of turn). TRL's prompt-completion format puts the loss on the explanation only.
-* Student SFT (distillation): ``messages`` = question → thought (the explanation) + solution, the
-  chat the reward's student reads. TRL's ``assistant_only_loss`` puts the loss on the answer.
+Both are token ids in TRL's pre-tokenised format (``input_ids`` and ``completion_mask``; the loss is
+on the completion), built by :class:`rlt.formats.SequenceBuilder` so that a model trains on the very
+prompt ids it is later prompted with:
+
+* Teacher SFT (the warm-up): the teacher prompt (question and solution given, ending inside the
+  explanation) as ``teacher-rl`` and ``distill`` prompt it; the completion is the explanation, its
+  end tag and the end of turn.
+* Student SFT (distillation): the student prompt as ``evaluate`` prompts it; the completion is the
+  answer (thought = the explanation, then the solution) and the end of turn.
+
+Tokenising prompt and completion as one text instead (TRL's prompt-completion path) would let them
+merge across the boundary: in Qwen's vocabulary a trace starting with ``\\n\\n`` turns the prompt's
+last ``>`` into ``>\\n\\n``, and the warm-up would teach another context than the teacher writes from.
 """
 
 from __future__ import annotations
@@ -13,46 +21,23 @@ from collections.abc import Iterable
 
 from transformers import PreTrainedTokenizerBase
 
-from rlt.data import DataError, Example
+from rlt.data import Example
 from rlt.formats import FormatConfig, SequenceBuilder
 
 
-def _trace(example: Example, index: int, source: str) -> str:
-    if example.reasoning_trace is None:
-        raise DataError(source, "no reasoning trace (an explanation to learn from)", row=index + 1,
-                        field="reasoning_trace")
+def _trace(example: Example) -> str:
+    if example.reasoning_trace is None:  # load_examples(require_trace=True) leaves no such example
+        raise ValueError(f"example without a reasoning trace: {example.question[:60]!r}")
     return example.reasoning_trace
 
 
-def teacher_records(
-    examples: Iterable[Example], tokenizer: PreTrainedTokenizerBase, fmt: FormatConfig, source: str = "dataset"
-) -> list[dict]:
-    """Prompt-completion records for the teacher's SFT warm-up (loss on the explanation only)."""
+def teacher_records(examples: Iterable[Example], tokenizer: PreTrainedTokenizerBase, fmt: FormatConfig) -> list[dict]:
+    """Records for the teacher's SFT warm-up (loss on the explanation and what closes it)."""
     builder = SequenceBuilder(tokenizer, fmt)
-    records = []
-    for index, example in enumerate(examples):
-        prompt = builder.teacher_prompt(example.question, example.solution)
-        full = tokenizer.apply_chat_template(
-            fmt.teacher_messages(example.question, example.solution, _trace(example, index, source)), tokenize=False
-        )
-        if not full.startswith(prompt):
-            raise ValueError("the chat template renders the teacher prompt differently inside a full chat; "
-                             "rlt needs the prompt to be a prefix of the conversation")
-        records.append({"prompt": prompt, "completion": _end_at_eos(full[len(prompt):], tokenizer.eos_token)})
-    return records
+    return [builder.teacher_training_sequence(e.question, e.solution, _trace(e)).record() for e in examples]
 
 
-def _end_at_eos(completion: str, eos: str | None) -> str:
-    """Cut what the template renders after the end-of-turn token (a newline): TRL appends EOS
-    to a completion that does not end with it, which would teach ``<|im_end|>\n<|im_end|>``."""
-    if eos and eos in completion:
-        return completion[: completion.rindex(eos) + len(eos)]
-    return completion
-
-
-def student_records(examples: Iterable[Example], fmt: FormatConfig, source: str = "dataset") -> list[dict]:
-    """Chat records for student SFT: question → thought + solution."""
-    return [
-        {"messages": fmt.student_messages(e.question, _trace(e, i, source), e.solution)}
-        for i, e in enumerate(examples)
-    ]
+def student_records(examples: Iterable[Example], tokenizer: PreTrainedTokenizerBase, fmt: FormatConfig) -> list[dict]:
+    """Records for student SFT: question → thought + solution (loss on the answer and its end of turn)."""
+    builder = SequenceBuilder(tokenizer, fmt)
+    return [builder.student_training_sequence(e.question, _trace(e), e.solution).record() for e in examples]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rlt.data import append_jsonl, write_jsonl
+from rlt.errors import UserError
 
 
 def fingerprint(payload: dict[str, Any]) -> str:
@@ -45,15 +46,15 @@ class PartialFile:
     def load(self) -> dict[Hashable, dict]:
         """The entries saved so far (a later entry replaces an earlier one with the same key).
 
-        Raises ``SystemExit`` if the file was made with another fingerprint: the user decides whether
-        to delete it, since it may hold hours of work.
+        Raises :class:`~rlt.errors.UserError` if the file was made with another fingerprint: the user
+        decides whether to delete it, since it may hold hours of work.
         """
         text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
         # Split on "\n" only: str.splitlines also breaks at U+0085, U+2028, …, which JSON leaves unescaped
         # inside strings (a teacher may write them), and would cut such an entry in two.
         lines = [line for line in text.split("\n") if line]
         if lines and json.loads(lines[0]).get("fingerprint") != self.fingerprint:
-            raise SystemExit(f"{self.path} holds {self.what} made with other models, data or settings; "
+            raise UserError(f"{self.path} holds {self.what} made with other models, data or settings; "
                              "delete it to start again.")
         entries = {}
         for line in lines[1:]:

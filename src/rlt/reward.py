@@ -29,6 +29,7 @@ from typing import Any, Literal
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from rlt.errors import UserError
 from rlt.formats import FormatConfig, SequenceBuilder, Span, StudentSequence, TeacherSequence
 from rlt.logprobs import (
     SharedPrefix,
@@ -87,6 +88,17 @@ class RewardConfig:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(f"max_length must be ≥ 2, got {self.max_length}")
+
+
+class TooLongError(UserError):
+    """A row whose question and solution alone do not fit ``max_length``; ``index`` is its position in
+    the call (callers that know the row's place in a file name that instead)."""
+
+    def __init__(self, index: int, tokens: int, max_length: int):
+        self.index = index
+        self.problem = (f"the question and solution alone take {tokens} tokens, more than max_length={max_length}; "
+                        "raise max_length or shorten the row")
+        super().__init__(f"row {index}: {self.problem}")
 
 
 @dataclass(frozen=True)
@@ -163,8 +175,15 @@ class _Row:
     teacher_log_probs: torch.Tensor | None = None
 
 
-def _same_tokenizer(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase) -> bool:
-    return a.get_vocab() == b.get_vocab() and a.all_special_tokens == b.all_special_tokens
+def check_same_tokenizer(teacher: PreTrainedTokenizerBase, student: PreTrainedTokenizerBase) -> None:
+    """Refuse a teacher and a student that do not share one vocabulary: the RLT reward compares the same
+    explanation token ids under both models. Cheap, so commands call it before loading any weights."""
+    if teacher.get_vocab() != student.get_vocab() or teacher.all_special_tokens != student.all_special_tokens:
+        raise UserError(
+            f"The teacher's tokenizer ({teacher.name_or_path!r}) and the student's ({student.name_or_path!r}) "
+            "differ. The RLT reward compares the same explanation token ids under both models, so both must "
+            "share one vocabulary."
+        )
 
 
 def _context_length(model: PreTrainedModel) -> int | None:
@@ -195,12 +214,8 @@ class RLTReward:
         format_config: FormatConfig | None = None,
         student_tokenizer: PreTrainedTokenizerBase | None = None,
     ):
-        if student_tokenizer is not None and not _same_tokenizer(tokenizer, student_tokenizer):
-            raise ValueError(
-                f"The teacher's tokenizer ({tokenizer.name_or_path!r}) and the student's "
-                f"({student_tokenizer.name_or_path!r}) differ. The RLT reward compares the same explanation "
-                "token ids under both models, so both must share one vocabulary."
-            )
+        if student_tokenizer is not None:
+            check_same_tokenizer(tokenizer, student_tokenizer)
         for role, model in (("teacher", teacher), ("student", student)):
             check_supported_head(model)
             rows = model.get_output_embeddings().weight.shape[0]
@@ -288,10 +303,7 @@ class RLTReward:
             return _Row(student, teacher, found_end_tag, truncated=False)
         keep = len(explanation_ids) - (longest - self.max_length)
         if keep < 0:
-            raise ValueError(
-                f"row {index}: the question and solution alone take {longest - len(explanation_ids)} tokens, "
-                f"more than max_length={self.max_length}; raise max_length or shorten the row."
-            )
+            raise TooLongError(index, longest - len(explanation_ids), self.max_length)
         return _Row(
             self.builder.student_sequence(question, explanation_ids[:keep], solution),
             self.builder.teacher_sequence(prompt_ids, explanation_ids[:keep]),
@@ -415,4 +427,4 @@ def summarize(terms: Sequence[RewardTerms]) -> dict[str, float]:
     return {name: sum(float(r[name]) for r in rows) / len(rows) for name in rows[0]}
 
 
-__all__ = ["RLTReward", "RewardConfig", "RewardTerms", "Span", "combine_terms", "summarize"]
+__all__ = ["RLTReward", "RewardConfig", "RewardTerms", "Span", "check_same_tokenizer", "combine_terms", "summarize"]

@@ -133,12 +133,13 @@ def test_best_of_k_keeps_each_questions_highest_reward(workspace, tmp_path):
     teacher, student = (load_causal_lm(str(workspace / name), frozen=True) for name in ("teacher", "student"))
     reward = RLTReward(teacher, student, load_tokenizer(str(workspace / "teacher")),
                        RewardConfig(teacher_temperature=0.9), FMT)
-    terms = reward.score_texts([rows[c["question_index"]]["question"] for c in candidates],
-                               [rows[c["question_index"]]["solution"] for c in candidates],
-                               [c["explanation"] for c in candidates])
-    # score_texts takes every explanation as closed: the missing-tag penalty is added here.
-    expected = [t.reward + (0.0 if c["found_end_tag"] else -1.0) for t, c in zip(terms, candidates)]
+    # The sampled ids are scored, as teacher-rl scores them (not a re-tokenisation of the text).
+    terms = reward.score_completions([rows[c["question_index"]]["question"] for c in candidates],
+                                     [rows[c["question_index"]]["solution"] for c in candidates],
+                                     [c["completion_ids"] for c in candidates])
+    expected = [t.reward for t in terms]
     assert [c["reward"] for c in candidates] == pytest.approx(expected, abs=1e-4)
+    assert [c["reward_terms"]["explanation_tokens"] for c in candidates] == [t.explanation_tokens for t in terms]
 
     kept = _read(out / "distilled_messages.jsonl")
     assert [r["question_index"] for r in kept] == [0, 1, 2] and len(_read(out / "distilled.jsonl")) == 3
@@ -224,10 +225,9 @@ def test_a_killed_run_resumes_without_losing_or_repeating_rows(workspace, tmp_pa
     assert len(_read(out / "distilled.jsonl")) == n * k and not partial.exists()
 
 
-def test_explanations_made_with_other_settings_are_refused(workspace, tmp_path):
+def test_explanations_made_with_other_settings_are_refused(workspace, tmp_path, rlt_error):
     out = tmp_path / "out"
     out.mkdir()
     (out / "candidates.partial.jsonl").write_text(json.dumps({"fingerprint": "another"}) + "\n")
-    with pytest.raises(SystemExit, match="delete it"):
-        rlt(_args(workspace, _dataset(workspace, 2), out))
+    assert "delete it" in rlt_error(_args(workspace, _dataset(workspace, 2), out))
 

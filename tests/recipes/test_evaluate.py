@@ -4,11 +4,13 @@ logic on hand-made completions, since an untrained model answers nothing right."
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from rlt.cli import main as rlt
 from rlt.data import DataError
+from rlt.errors import UserError
 from rlt.formats import FormatConfig
 from rlt.generation import SamplingConfig
 from rlt.recipes.evaluate import EvaluateArguments, Problem, _fingerprint, check_problem, summarize
@@ -102,18 +104,21 @@ def test_partial_completions_from_other_settings_are_refused(model_dir, tmp_path
     out = tmp_path / "eval"
     out.mkdir()
     (out / "results.partial.jsonl").write_text(json.dumps({"fingerprint": "another"}) + "\n")
-    with pytest.raises(SystemExit, match="delete it"):
-        _evaluate(model_dir, _write(tmp_path / "rows.jsonl", ROWS), out, *GREEDY)
+    with pytest.raises(UserError, match="delete it"):
+        _evaluate(model_dir, _write(tmp_path / "rows.jsonl", ROWS), out, *GREEDY, "--debug")
 
 
 @pytest.mark.parametrize(("bad_row", "message"), [
     ({"id": 7, "solution": "3"}, r"row 2: no question.*fields: id, solution"),
     ({"question": "What is 1+1?", "solution": "Add.\nDone."}, r"row 2: no reference answer"),
 ])
-def test_a_bad_row_is_named_before_any_model_is_loaded(tmp_path, bad_row, message):
+def test_a_bad_row_is_named_before_any_model_is_loaded(tmp_path, bad_row, message, rlt_error):
     dataset = _write(tmp_path / "rows.jsonl", [ROWS[0], bad_row])
     with pytest.raises(DataError, match=message):
-        _evaluate(tmp_path / "no-model", dataset, tmp_path / "eval", *GREEDY)
+        _evaluate(tmp_path / "no-model", dataset, tmp_path / "eval", *GREEDY, "--debug")
+    assert re.search(message, rlt_error(["evaluate", "--model", tmp_path / "no-model", "--dataset", dataset,
+                                         "--output_dir", tmp_path / "eval", *GREEDY]))
+    assert not (tmp_path / "eval").exists()  # a run that cannot start writes nothing
 
 
 def test_vllm_backend_without_vllm_says_how_to_install(model_dir, tmp_path, monkeypatch):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM
 
 from rlt.cli import main as rlt
 from rlt.data import DataError, Example
-from rlt.formats import FormatConfig
+from rlt.errors import UserError
+from rlt.formats import FormatConfig, SequenceBuilder
 from rlt.records import student_records, teacher_records
 from rlt.sft import last_checkpoint
 
@@ -28,23 +30,47 @@ def workspace(tmp_path_factory, char_tokenizer):
     return root
 
 
-def test_teacher_records_put_the_explanation_in_the_completion(char_tokenizer):
+def _split(record: dict) -> tuple[list[int], list[int]]:
+    """A record's prompt ids and completion ids (where the mask is 1), checking the mask is one run."""
+    mask = record["completion_mask"]
+    start = mask.index(1)
+    assert mask == [0] * start + [1] * (len(mask) - start)
+    return record["input_ids"][:start], record["input_ids"][start:]
+
+
+def test_teacher_records_are_the_teacher_prompt_then_the_explanation(char_tokenizer):
     fmt = FormatConfig(teacher_system_prompt="Explain.")
     [record] = teacher_records(EXAMPLES[:1], char_tokenizer, fmt)
-    assert record["prompt"].endswith("<|begin_of_solution|>83<|end_of_solution|>\n\n<|begin_of_explanation|>")
-    assert record["completion"] == "12+30=42, 42+41=83<|end_of_explanation|><|im_end|>"
+    prompt, completion = _split(record)
+    assert prompt == list(SequenceBuilder(char_tokenizer, fmt).teacher_prompt_ids("What is 12+30+41?", "83"))
+    assert char_tokenizer.decode(prompt).endswith("<|begin_of_solution|>83<|end_of_solution|>\n\n"
+                                                  "<|begin_of_explanation|>")
+    assert char_tokenizer.decode(completion) == "12+30=42, 42+41=83<|end_of_explanation|><|im_end|>"
 
 
-def test_student_records_are_the_reward_students_chat():
+def test_student_records_are_the_student_prompt_then_the_answer(char_tokenizer):
     fmt = FormatConfig(student_system_prompt="Think.")
-    [record] = student_records(EXAMPLES[:1], fmt)
-    assert record["messages"][0] == {"role": "system", "content": "Think."}
-    assert record["messages"][2]["content"] == fmt.student_answer("12+30=42, 42+41=83", "83")
+    [record] = student_records(EXAMPLES[:1], char_tokenizer, fmt)
+    prompt, completion = _split(record)
+    assert prompt == list(SequenceBuilder(char_tokenizer, fmt).student_prompt_ids("What is 12+30+41?"))
+    assert char_tokenizer.decode(prompt).startswith("<|im_start|>system\nThink.<|im_end|>")
+    assert char_tokenizer.decode(completion) == fmt.student_answer("12+30=42, 42+41=83", "83") + "<|im_end|>"
 
 
-def test_records_without_a_trace_name_the_row():
-    with pytest.raises(DataError, match="train.jsonl row 2: no reasoning trace"):
-        student_records([EXAMPLES[0], Example("q", "s")], FormatConfig(), source="train.jsonl")
+@pytest.mark.parametrize("command", ["teacher-sft", "student-sft"])
+def test_rows_without_a_trace_are_bad_rows(command, workspace, tmp_path, caplog):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in [EXAMPLES[0].to_dict(), {"question": "q", "solution": "s"},
+                                                             *[e.to_dict() for e in EXAMPLES[1:8]]]))
+    args = ["--model", str(workspace / "base"), "--dataset", str(rows), "--output_dir", str(tmp_path / "m"),
+            "--max_steps", "1", "--report_to", "none", "--per_device_train_batch_size", "4",
+            "--teacher_system_prompt", "Explain.", "--student_system_prompt", "Think."]
+    with pytest.raises(DataError, match="rows.jsonl row 2: no reasoning trace"):
+        rlt([command, *args, "--debug"])
+    assert not (tmp_path / "m").exists()
+    with caplog.at_level("INFO", logger="rlt.sft"):
+        assert rlt([command, *args, "--on_error", "skip"]) == 0
+    assert "loaded 8 rows, skipped 1 (row 2: no reasoning trace" in caplog.text
 
 
 def _sft(command, workspace, out, *extra):
@@ -58,7 +84,8 @@ def _sft(command, workspace, out, *extra):
 def test_sft_trains_saves_and_resumes(command, workspace, tmp_path, caplog):
     out = tmp_path / "model"
     assert _sft(command, workspace, out, "--max_steps", "3") == 0
-    assert AutoModelForCausalLM.from_pretrained(out) is not None
+    trained, base = (AutoModelForCausalLM.from_pretrained(path) for path in (out, workspace / "base"))
+    assert not torch.equal(trained.lm_head.weight, base.lm_head.weight)  # saved after training
     info = json.loads((out / "rlt_run.json").read_text())
     assert info["command"] == command and info["config"]["training"]["bf16"] is False  # CPU default
     # A longer run restarted with --resume continues from step 3 instead of starting again.
@@ -70,17 +97,8 @@ def test_sft_trains_saves_and_resumes(command, workspace, tmp_path, caplog):
 
 
 def test_prompts_longer_than_max_length_are_a_clear_error(workspace, tmp_path):
-    with pytest.raises(ValueError, match="raise --max_length"):
-        _sft("teacher-sft", workspace, tmp_path / "m", "--max_steps", "1", "--max_length", "20")
-
-
-def test_student_loss_is_on_the_answer_only(workspace, char_tokenizer):
-    """TRL's assistant mask from our template covers exactly the assistant turn."""
-    fmt = FormatConfig(student_system_prompt="Think.")
-    [record] = student_records(EXAMPLES[:1], fmt)
-    out = char_tokenizer.apply_chat_template(record["messages"], return_assistant_tokens_mask=True, return_dict=True)
-    answer_ids = [i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m]
-    assert char_tokenizer.decode(answer_ids) == fmt.student_answer("12+30=42, 42+41=83", "83") + "<|im_end|>"
+    with pytest.raises(UserError, match="raise --max_length"):
+        _sft("teacher-sft", workspace, tmp_path / "m", "--max_steps", "1", "--max_length", "20", "--debug")
 
 
 def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from rlt.cli import main as rlt
+from rlt.errors import UserError
 from rlt.toy.task import CORRUPTIONS
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "toy" / "world.yaml"
@@ -50,10 +52,10 @@ def test_init_again_reuses_the_world(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == written
 
 
-def test_init_refuses_a_world_with_another_config(tmp_path):
+def test_init_refuses_a_world_with_another_config(tmp_path, rlt_error):
     assert _init(tmp_path) == 0
-    with pytest.raises(SystemExit, match=r"rlt toy init: .* another config \(seed: 0 there, 1 asked\)"):
-        _init(tmp_path, "--seed", "1")
+    argv = ["toy", "init", "--output", tmp_path, "--n_train", "200", "--n_heldout", "50", "--pretrain_max_steps", "2"]
+    assert re.search(r"another config \(seed: 0 there, 1 asked\)", rlt_error([*argv, "--seed", "1"]))
 
 
 def test_init_reads_a_yaml_config(tmp_path):
@@ -82,10 +84,11 @@ def test_init_refuses_a_base_model_without_the_toy_tokenizer(tmp_path, bpe_token
     other = tmp_path / "other"
     bpe_tokenizer.save_pretrained(other)
     (other / "config.json").write_text("{}")
-    with pytest.raises(SystemExit, match=r"base_model .*other does not have the toy char tokenizer"):
-        _init(tmp_path / "world", "--base_model", str(other))
-    with pytest.raises(SystemExit, match=r"base_model .*missing is not a model folder"):
-        _init(tmp_path / "world2", "--base_model", str(tmp_path / "missing"))
+    assert _init(tmp_path / "world", "--base_model", str(other)) == 2
+    with pytest.raises(UserError, match=r"base_model .*other does not have the toy char tokenizer"):
+        _init(tmp_path / "world", "--base_model", str(other), "--debug")
+    with pytest.raises(UserError, match=r"base_model .*missing is not a model folder"):
+        _init(tmp_path / "world2", "--base_model", str(tmp_path / "missing"), "--debug")
 
 
 @pytest.mark.parametrize("argv", [["toy"], ["toy", "build", "--output", "x"], ["toy", "--output", "x"]])
@@ -94,7 +97,5 @@ def test_a_missing_or_unknown_subcommand_is_a_usage_error(argv, capsys):
     assert "usage: rlt toy init" in capsys.readouterr().err
 
 
-def test_init_requires_an_output(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        rlt(["toy", "init"])
-    assert exit_info.value.code == 2 and "--output" in capsys.readouterr().err
+def test_init_requires_an_output(rlt_error):
+    assert "--output" in rlt_error(["toy", "init"])

@@ -264,9 +264,14 @@ def test_folder_of_files_split_selection(tmp_path: Path) -> None:
         load_examples(tmp_path, split="validation")
 
 
-def test_missing_local_path_is_not_sent_to_the_hub(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+def test_missing_local_path_is_not_sent_to_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rlt.data._open_hub", lambda *_: pytest.fail("sent to the hub"))
+    with pytest.raises(DataError, match="nope.jsonl: no such file or folder"):
         load_examples(tmp_path / "nope.jsonl")
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="runs/rows: no such file or folder"):  # hub-like, but runs/ is here
+        load_examples("runs/rows")
 
 
 def test_hub_name(monkeypatch: pytest.MonkeyPatch) -> None:

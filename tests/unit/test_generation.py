@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rlt.formats import FormatConfig, SequenceBuilder
-from rlt.generation import Generation, SamplingConfig, chat_prompts, generate, generate_vllm
+from rlt.generation import Generation, SamplingConfig, generate, generate_vllm
 
 # Different lengths, so that a batch holds left padding.
 PROMPTS = [
@@ -165,18 +165,12 @@ def test_sampling_config_parses_from_the_command_line():
     assert config.greedy
 
 
-def test_chat_prompts(bpe_tokenizer):
+def test_student_prompts_open_the_assistant_turn(bpe_tokenizer):
     fmt = FormatConfig()
-    builder = SequenceBuilder(bpe_tokenizer, fmt)
-    question, solution = "What is 2 plus 3?", "5"
-    (teacher_prompt,) = chat_prompts(bpe_tokenizer, [fmt.teacher_messages(question, solution)],
-                                     continue_final_message=True)
-    assert teacher_prompt == builder.teacher_prompt(question, solution)
-    assert teacher_prompt.endswith(fmt.begin_explanation)
-    student_chat = fmt.student_messages(question, "e", solution)[:2]
-    prompts = chat_prompts(bpe_tokenizer, [student_chat, student_chat[1:]])
-    assert len(prompts) == 2 and all(p.endswith("<|im_start|>assistant\n") for p in prompts)
-    assert prompts[0].startswith("<|im_start|>system\n" + fmt.student_system_prompt)
+    with_system = SequenceBuilder(bpe_tokenizer, fmt).student_prompt("What is 2 plus 3?")
+    without = SequenceBuilder(bpe_tokenizer, FormatConfig(student_system_prompt="")).student_prompt("What is 2 plus 3?")
+    assert with_system == f"<|im_start|>system\n{fmt.student_system_prompt}<|im_end|>\n" + without
+    assert without == "<|im_start|>user\nWhat is 2 plus 3?<|im_end|>\n<|im_start|>assistant\n"
 
 
 def test_vllm_missing_gives_the_install_hint(monkeypatch):

@@ -47,7 +47,7 @@ from rlt.generation import Generation, SamplingConfig, generate, generate_vllm
 from rlt.modeling import DType, load_causal_lm, load_tokenizer
 from rlt.progress import progress_bar
 from rlt.resume import PartialFile, fingerprint, source_id
-from rlt.reward import RewardConfig, RLTReward
+from rlt.reward import RewardConfig, RLTReward, check_same_tokenizer
 from rlt.run_info import write_run_info
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 CANDIDATES_PARTIAL, SCORES_PARTIAL = "candidates.partial.jsonl", "scores.partial.jsonl"
 DISTILLED, MESSAGES, CANDIDATES = "distilled.jsonl", "distilled_messages.jsonl", "candidates.jsonl"
 SUMMARY, RUN_INFO = "summary.json", "rlt_run.json"
+# Version of a candidate entry's fields: partial files of an older layout are refused, not misread.
+CANDIDATE_SCHEMA = 2
 
 
 @dataclass
@@ -89,6 +91,7 @@ def _generation_fingerprint(args: DistillArguments, sampling: SamplingConfig, fm
         "teacher": source_id(args.teacher), "dtype": args.dtype, "dataset": source_id(args.dataset),
         "split": args.split, "format": asdict(fmt),
         "sampling": {k: v for k, v in asdict(sampling).items() if k != "batch_size"},
+        "entries": CANDIDATE_SCHEMA,
     })
 
 
@@ -102,18 +105,20 @@ def stop_token_ids(builder: SequenceBuilder) -> list[int]:
 
 def candidate_entries(builder: SequenceBuilder, question_indices: Sequence[int],
                       generations: Sequence[Generation]) -> Iterator[dict]:
-    """One entry per completion: the explanation's text, verbatim (special tokens kept), and its flags.
+    """One entry per completion: the sampled ids, the explanation's text and its flags.
 
-    ``truncated``: the explanation itself ran into ``max_new_tokens`` (a completion that closed its
-    explanation and then ran on is not truncated: its explanation is whole).
+    ``completion_ids`` are what the teacher sampled (less trailing EOS/padding): best-of-k scores exactly
+    these. ``explanation`` is the text the teacher wrote before its end tag, special tokens kept, whole
+    (:class:`~rlt.formats.SplitCompletion`). ``truncated``: the explanation itself ran into
+    ``max_new_tokens`` (a completion that closed its explanation and then ran on is not truncated).
     """
     for generation in generations:
         split = builder.split_completion(generation.token_ids)
         yield {
             "question_index": question_indices[generation.prompt_index],
             "sample_index": generation.sample_index,
-            "explanation": builder.tokenizer.decode(split.explanation_ids, skip_special_tokens=False,
-                                                    clean_up_tokenization_spaces=False),
+            "explanation": split.explanation_text,
+            "completion_ids": generation.token_ids,
             "found_end_tag": split.found_end_tag,
             "truncated": not (generation.finished or split.found_end_tag),
             "explanation_tokens": len(split.explanation_ids),
@@ -140,14 +145,14 @@ def generate_candidates(args: DistillArguments, sampling: SamplingConfig, builde
 # Best-of-k: the RLT reward of every candidate -------------------------------------------------------------
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def _digest(ids: Sequence[int]) -> str:
+    return hashlib.sha256(json.dumps(list(ids)).encode()).hexdigest()[:16]
 
 
 def _score_key(candidate: dict) -> tuple[int, int, str]:
-    """A score belongs to one explanation text, so that a score saved for an explanation since
+    """A score belongs to one sampled completion, so that a score saved for an explanation since
     regenerated (its partial file deleted by hand) is never used for the new one."""
-    return (*_candidate_key(candidate), _digest(candidate["explanation"]))
+    return (*_candidate_key(candidate), _digest(candidate["completion_ids"]))
 
 
 def _score_entry_key(entry: dict) -> tuple[int, int, str]:
@@ -162,27 +167,21 @@ def _scores_fingerprint(args: DistillArguments, reward_config: RewardConfig, gen
                         "reward": reward})
 
 
-def completion_ids(builder: SequenceBuilder, candidate: dict) -> list[int]:
-    """The candidate as a completion: its explanation's ids, then the end tag's if the teacher wrote it.
-
-    Scoring completions rather than texts (``rlt score``'s way) keeps the missing-tag penalty; the
-    explanation is encoded apart from the tag, so ``split_completion`` gives back exactly its ids.
-    """
-    tag_ids = builder.encode(builder.fmt.end_explanation) if candidate["found_end_tag"] else []
-    return builder.encode(candidate["explanation"]) + tag_ids
-
-
 def score_pending(reward: RLTReward, examples: Sequence[Example], pending: Sequence[dict], partial: PartialFile,
                   batch_size: int) -> None:
-    """Score ``pending`` candidates in batches, appending each batch's terms to ``partial``."""
+    """Score ``pending`` candidates in batches, appending each batch's terms to ``partial``.
+
+    The reward scores the ids the teacher sampled, as ``teacher-rl`` does: re-encoding the decoded text
+    would give other tokens (a different count, in Qwen's vocabulary, for most long explanations).
+    """
     with progress_bar("scoring", total=len(pending)) as bar:
         for start in range(0, len(pending), batch_size):
             batch = pending[start:start + batch_size]
             questions = [examples[c["question_index"]] for c in batch]
             terms = reward.score_completions([e.question for e in questions], [e.solution for e in questions],
-                                             [completion_ids(reward.builder, c) for c in batch])
+                                             [c["completion_ids"] for c in batch])
             partial.append({"question_index": c["question_index"], "sample_index": c["sample_index"],
-                            "digest": _digest(c["explanation"]), "terms": t.to_dict()} for c, t in zip(batch, terms))
+                            "digest": _digest(c["completion_ids"]), "terms": t.to_dict()} for c, t in zip(batch, terms))
             bar.advance(0, len(batch))
 
 
@@ -195,9 +194,9 @@ def scored(args: DistillArguments, reward_config: RewardConfig, builder: Sequenc
     logger.info("scoring with %s: %d explanations, %d already scored", args.best_of_k_student, len(candidates),
                 len(candidates) - len(pending))
     if pending:
-        student = load_causal_lm(args.best_of_k_student, args.dtype, args.device, frozen=True)
-        reward = RLTReward(load_teacher(), student, builder.tokenizer, reward_config, builder.fmt,
-                           load_tokenizer(args.best_of_k_student))
+        student = load_causal_lm(args.best_of_k_student, args.dtype, args.device, frozen=True,
+                                 role="best_of_k_student")
+        reward = RLTReward(load_teacher(), student, builder.tokenizer, reward_config, builder.fmt)
         score_pending(reward, examples, pending, partial, args.score_batch_size)
         saved = partial.load()
     terms = [saved[_score_key(c)]["terms"] for c in candidates]
@@ -282,8 +281,6 @@ def run(args: DistillArguments, sampling: SamplingConfig, reward_config: RewardC
         # The reward's teacher log-probs are the teacher's at its sampling temperature, as in teacher-rl.
         reward_config = replace(reward_config, teacher_temperature=sampling.temperature)
     output_dir = Path(args.output_dir)
-    write_run_info(output_dir / RUN_INFO, "distill", arguments=args, sampling=sampling, reward=reward_config,
-                   format=fmt)
 
     # Data: (question, solution) per example; a reasoning trace in the dataset is not used
     loaded = load_examples(args.dataset, args.split, on_error=args.on_error, limit=args.limit,
@@ -293,10 +290,15 @@ def run(args: DistillArguments, sampling: SamplingConfig, reward_config: RewardC
         raise DataError(args.dataset, "no rows to distil")
     logger.info("%s: %s", args.dataset, loaded.summary())
 
-    # Teacher: prompts from its tokenizer; the model is loaded once, when first needed (if at all)
-    builder = SequenceBuilder(load_tokenizer(args.teacher), fmt)
+    # Teacher: prompts from its tokenizer, which a best-of-k judge must share (checked before any weights load);
+    # the model is loaded once, when first needed (if at all)
+    builder = SequenceBuilder(load_tokenizer(args.teacher, "teacher"), fmt)
+    if args.best_of_k_student:
+        check_same_tokenizer(builder.tokenizer, load_tokenizer(args.best_of_k_student, "best_of_k_student"))
     load_teacher = functools.cache(functools.partial(load_causal_lm, args.teacher, args.dtype, args.device,
-                                                     frozen=True))
+                                                     frozen=True, role="teacher"))
+    write_run_info(output_dir / RUN_INFO, "distill", arguments=args, sampling=sampling, reward=reward_config,
+                   format=fmt)
 
     # Generate: k explanations per question, saved as they come; questions a killed run completed are skipped
     k = sampling.num_samples

@@ -32,8 +32,8 @@ from pathlib import Path
 from rlt.answers import MatchMode, answers_match, extract_answer, reference_answer
 from rlt.config import parse_command, setup_logging
 from rlt.data import QUESTION_KEYS, DataError, read_records, write_jsonl
-from rlt.formats import FormatConfig
-from rlt.generation import Generation, SamplingConfig, chat_prompts, generate, generate_vllm
+from rlt.formats import FormatConfig, SequenceBuilder
+from rlt.generation import Generation, SamplingConfig, generate, generate_vllm
 from rlt.modeling import DType, load_causal_lm, load_tokenizer
 from rlt.progress import progress_bar
 from rlt.resume import PartialFile, fingerprint, source_id
@@ -103,12 +103,6 @@ def load_problems(dataset: str, split: str | None, limit: int | None) -> list[Pr
     return problems
 
 
-def student_chat(question: str, fmt: FormatConfig) -> list[dict]:
-    """The prompt a student is trained on, less its answer; an empty system prompt leaves the turn out."""
-    system = [{"role": "system", "content": fmt.student_system_prompt}] if fmt.student_system_prompt else []
-    return [*system, {"role": "user", "content": question}]
-
-
 # Resume ----------------------------------------------------------------------------------------------
 
 
@@ -138,11 +132,13 @@ def _entries(pending: Sequence[Problem], generations: Sequence[Generation]) -> I
 # Generation and checking -----------------------------------------------------------------------------
 
 
-def generate_completions(args: EvaluateArguments, sampling: SamplingConfig, fmt: FormatConfig,
+def generate_completions(args: EvaluateArguments, sampling: SamplingConfig, builder: SequenceBuilder,
                          pending: Sequence[Problem], partial: PartialFile) -> None:
-    """Generate ``sampling.num_samples`` completions per pending problem, appending them to ``partial``."""
-    tokenizer = load_tokenizer(args.model)
-    prompts = chat_prompts(tokenizer, [student_chat(p.question, fmt) for p in pending])
+    """Generate ``sampling.num_samples`` completions per pending problem, appending them to ``partial``.
+
+    The prompts are the student prompts ``student-sft`` trains on (:meth:`SequenceBuilder.student_prompt`).
+    """
+    prompts = [builder.student_prompt(p.question) for p in pending]
 
     def save(generations: list[Generation]) -> None:
         partial.append(_entries(pending, generations))
@@ -151,7 +147,7 @@ def generate_completions(args: EvaluateArguments, sampling: SamplingConfig, fmt:
         save(generate_vllm(args.model, prompts, sampling, dtype=args.dtype))
     else:
         model = load_causal_lm(args.model, args.dtype, args.device, frozen=True)
-        generate(model, tokenizer, prompts, sampling, on_batch=save)
+        generate(model, builder.tokenizer, prompts, sampling, on_batch=save)
 
 
 def check_problem(problem: Problem, completions: list[str], finished: list[bool], fmt: FormatConfig,
@@ -206,9 +202,10 @@ def run(args: EvaluateArguments, sampling: SamplingConfig, fmt: FormatConfig) ->
                     sampling.num_samples)
         sampling = replace(sampling, num_samples=1)
     output_dir = Path(args.output_dir)
+    problems = load_problems(args.dataset, args.split, args.limit)
+    builder = SequenceBuilder(load_tokenizer(args.model), fmt)  # a model that cannot load fails here, not later
     write_run_info(output_dir / RUN_INFO, "evaluate", arguments=args, sampling=sampling, format=fmt)
 
-    problems = load_problems(args.dataset, args.split, args.limit)
     partial = PartialFile(output_dir / PARTIAL, _fingerprint(args, sampling, fmt), key=lambda entry: entry["index"],
                           what="completions")
     done = partial.load()
@@ -216,7 +213,7 @@ def run(args: EvaluateArguments, sampling: SamplingConfig, fmt: FormatConfig) ->
     logger.info("%s: %d problems, %d already generated, %d to go", args.dataset, len(problems),
                 len(problems) - len(pending), len(pending))
     if pending:
-        generate_completions(args, sampling, fmt, pending, partial)
+        generate_completions(args, sampling, builder, pending, partial)
         done = partial.load()
 
     results = check_all(problems, done, fmt, args.match)

@@ -26,7 +26,7 @@ from rlt.formats import FormatConfig
 from rlt.modeling import DType, load_causal_lm, load_tokenizer
 from rlt.progress import progress_bar
 from rlt.resume import PartialFile, fingerprint
-from rlt.reward import RewardConfig, RewardTerms, RLTReward
+from rlt.reward import RewardConfig, RewardTerms, RLTReward, TooLongError, check_same_tokenizer
 from rlt.run_info import write_run_info
 
 logger = logging.getLogger(__name__)
@@ -92,14 +92,17 @@ def _saved_terms(partial: PartialFile) -> dict[str, dict]:
 
 
 def score_candidates(
-    reward: RLTReward, pending: Sequence[Candidate], partial: PartialFile, batch_size: int
+    reward: RLTReward, pending: Sequence[Candidate], partial: PartialFile, batch_size: int, source: str
 ) -> None:
     """Score ``pending`` in batches, appending each batch's terms to ``partial``."""
     with progress_bar("scoring", total=len(pending)) as bar:
         for start in range(0, len(pending), batch_size):
             batch = pending[start:start + batch_size]
-            terms = reward.score_texts([c.question for c in batch], [c.solution for c in batch],
-                                       [c.explanation for c in batch])
+            try:
+                terms = reward.score_texts([c.question for c in batch], [c.solution for c in batch],
+                                           [c.explanation for c in batch])
+            except TooLongError as error:
+                raise DataError(source, error.problem, row=batch[error.index].row) from None
             partial.append({"key": c.key, "terms": t.to_dict()} for c, t in zip(batch, terms))
             bar.advance(0, len(batch))
             bar.update(0, status=f"mean reward {sum(t.reward for t in terms) / len(terms):+.3f}")
@@ -136,13 +139,17 @@ def best_rows(records: list[tuple[int, dict]], candidates: list[Candidate], term
 
 def run(args: ScoreArguments, reward_config: RewardConfig, format_config: FormatConfig) -> list[dict]:
     output = Path(args.output)
-    write_run_info(output.with_name(output.name + ".run.json"), "score",
-                   arguments=args, reward=reward_config, format=format_config)
 
     # Data: every row validated before any model is loaded
     records = list(read_records(args.input))
     candidates = [c for row, record in records for c in candidates_of(record, args.input, row)]
     logger.info("%s: %d rows, %d explanations", args.input, len(records), len(candidates))
+
+    # Tokenizers: a student that cannot judge this teacher is refused before any weights load
+    tokenizer, student_tokenizer = load_tokenizer(args.teacher, "teacher"), load_tokenizer(args.student, "student")
+    check_same_tokenizer(tokenizer, student_tokenizer)
+    write_run_info(output.with_name(output.name + ".run.json"), "score",
+                   arguments=args, reward=reward_config, format=format_config)
 
     # Resume: skip what a killed run already scored
     partial = PartialFile(output.with_name(output.name + ".partial.jsonl"),
@@ -154,11 +161,10 @@ def run(args: ScoreArguments, reward_config: RewardConfig, format_config: Format
 
     # Models
     if pending:
-        tokenizer, student_tokenizer = load_tokenizer(args.teacher), load_tokenizer(args.student)
-        teacher = load_causal_lm(args.teacher, args.dtype, args.device, frozen=True)
-        student = load_causal_lm(args.student, args.dtype, args.device, frozen=True)
-        reward = RLTReward(teacher, student, tokenizer, reward_config, format_config, student_tokenizer)
-        score_candidates(reward, pending, partial, args.batch_size)
+        teacher = load_causal_lm(args.teacher, args.dtype, args.device, frozen=True, role="teacher")
+        student = load_causal_lm(args.student, args.dtype, args.device, frozen=True, role="student")
+        reward = RLTReward(teacher, student, tokenizer, reward_config, format_config)
+        score_candidates(reward, pending, partial, args.batch_size, args.input)
         done = _saved_terms(partial)
 
     # Output, written whole, then the partial file goes

@@ -25,11 +25,11 @@ from trl import GRPOConfig
 
 from rlt.callbacks import JsonlMetricsCallback
 from rlt.config import parse_command, setup_logging
-from rlt.data import load_examples
+from rlt.data import DataError, load_examples
 from rlt.formats import TAG_STYLES, FormatConfig, SequenceBuilder
 from rlt.grpo import RLTGRPOTrainer
 from rlt.modeling import load_causal_lm, load_tokenizer, model_init_kwargs
-from rlt.reward import RewardConfig
+from rlt.reward import RewardConfig, check_same_tokenizer
 from rlt.run_info import write_run_info
 from rlt.sft import is_main_process, last_checkpoint
 
@@ -67,27 +67,34 @@ def build_trainer(
     # The reward's teacher log-probs are the policy's at its sampling temperature.
     reward_config = dataclasses.replace(reward_config, teacher_temperature=training.temperature)
     training.model_init_kwargs = model_init_kwargs(training.model_init_kwargs)
+
+    # Tokenizers first: a student that cannot judge this teacher is refused before any weights load
+    tokenizer, student_tokenizer = load_tokenizer(args.model, "teacher"), load_tokenizer(args.student, "student")
+    check_same_tokenizer(tokenizer, student_tokenizer)
+
+    # Data: one teacher prompt per (question, solution); the reward reads question and solution
+    builder = SequenceBuilder(tokenizer, fmt)
+    loaded = load_examples(args.dataset, args.split, on_error=args.on_error, limit=args.limit,
+                           tags=TAG_STYLES[fmt.tag_format])
+    logger.info("%s: %s", args.dataset, loaded.summary())
+    if not loaded.examples:
+        raise DataError(args.dataset, "no rows to train on")
+    dataset = Dataset.from_list([
+        {"prompt": builder.teacher_prompt(e.question, e.solution), "question": e.question, "solution": e.solution}
+        for e in loaded.examples
+    ])
     if is_main_process():
         write_run_info(f"{training.output_dir}/rlt_run.json", "teacher-rl", arguments=args,
                        training=training.to_dict(), reward=reward_config, format=fmt)
 
-    # Data: one teacher prompt per (question, solution); the reward reads question and solution
-    tokenizer = load_tokenizer(args.model)
-    builder = SequenceBuilder(tokenizer, fmt)
-    examples = load_examples(args.dataset, args.split, on_error=args.on_error, limit=args.limit,
-                             tags=TAG_STYLES[fmt.tag_format]).examples
-    dataset = Dataset.from_list([
-        {"prompt": builder.teacher_prompt(e.question, e.solution), "question": e.question, "solution": e.solution}
-        for e in examples
-    ])
-
     # Models: the teacher is loaded by TRL; the student is frozen, in the policy's dtype
-    student = load_causal_lm(args.student, "bfloat16" if training.bf16 else "float32", device="cpu", frozen=True)
+    student = load_causal_lm(args.student, "bfloat16" if training.bf16 else "float32", device="cpu", frozen=True,
+                             role="student")
 
     # Trainer
     return RLTGRPOTrainer(
         model=args.model, student=student, args=training, processing_class=tokenizer,
-        reward_config=reward_config, format_config=fmt, student_tokenizer=load_tokenizer(args.student),
+        reward_config=reward_config, format_config=fmt, student_tokenizer=student_tokenizer,
         train_dataset=dataset, callbacks=[JsonlMetricsCallback()],
     )
 

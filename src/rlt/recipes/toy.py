@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rlt.config import parse_command, setup_logging
-from rlt.toy.world import ToyWorldConfig, ToyWorldError, build_toy_world
+from rlt.toy.world import ToyWorldConfig, build_toy_world
 
 USAGE = "usage: rlt toy init --output DIR [--config FILE.yaml] [--key value ...]"
 SUBCOMMANDS = ("init",)
@@ -38,12 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not argv or argv[0] not in SUBCOMMANDS:
         got = f"unknown subcommand {argv[0]!r}" if argv else "missing subcommand"
-        print(f"rlt toy: {got} (subcommands: {', '.join(SUBCOMMANDS)})\n{USAGE}", file=sys.stderr)
+        print(f"error: rlt toy: {got} (subcommands: {', '.join(SUBCOMMANDS)})\n{USAGE}", file=sys.stderr)
         return 2
     setup_logging()
     args, config = parse(argv[1:])
-    try:
-        build_toy_world(args.output, config)
-    except ToyWorldError as error:
-        raise SystemExit(f"rlt toy init: {error}") from None
+    build_toy_world(args.output, config)
     return 0

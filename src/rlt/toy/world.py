@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rlt.data import Example, write_jsonl
+from rlt.errors import UserError
 from rlt.modeling import load_tokenizer
 from rlt.toy.models import MODEL_SIZES, build_causal_lm, save_model_and_tokenizer
 from rlt.toy.pretraining import PretrainingConfig, PretrainingResult, fact_accuracy, pretrain
@@ -75,7 +76,7 @@ FILES = {
 _OWN_ENTRIES = {MANIFEST, *(path.split("/")[0] for path in FILES.values())}
 
 
-class ToyWorldError(ValueError):
+class ToyWorldError(UserError):
     """The output folder holds something other than the world asked for."""
 
 
