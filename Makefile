@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench demo clean
+.PHONY: install test test-fast bench demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# Unit and property tests only (no end-to-end command runs): under 2 minutes.
+test-fast: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
+
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/reward.py
 
@@ -27,4 +32,4 @@ clean:
 
 # The main job: the paper's claim in miniature, offline on a CPU (report in runs/demo/report).
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/rlt demo --quick true --output runs/demo
+	HF_HUB_OFFLINE=1 $(BIN)/rlt demo --quick true --output_dir runs/demo

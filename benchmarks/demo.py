@@ -6,7 +6,7 @@ the CPU time of all its stages over the cores (with those CPU times, no schedule
 accuracies. Stages run two at a time where independent, so stage times add up to more
 than the wall time.
 
-    python benchmarks/demo.py [--output runs/demo_benchmark] [--only quick|full]
+    python benchmarks/demo.py [--output_dir runs/demo_benchmark] [--only quick|full]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rlt.cli import main as rlt
 
 def run_demo(folder: Path, quick: bool) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
-    rlt(["demo", "--quick", str(quick).lower(), "--output", str(folder)])
+    rlt(["demo", "--quick", str(quick).lower(), "--output_dir", str(folder)])
     report = folder / "report"
     return {"summary": json.loads((report / "summary.json").read_text()),
             "stages": json.loads((report / "stages.json").read_text())}
@@ -42,10 +42,10 @@ def print_demo(name: str, result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", type=Path, default=Path("runs/demo_benchmark"))
+    parser.add_argument("--output_dir", type=Path, default=Path("runs/demo_benchmark"))
     parser.add_argument("--only", choices=["quick", "full"])
     args = parser.parse_args()
-    results = {name: run_demo(args.output / name, quick=name == "quick")
+    results = {name: run_demo(args.output_dir / name, quick=name == "quick")
                for name in ("quick", "full") if args.only in (None, name)}
     for name, result in results.items():
         print_demo(name, result)

@@ -125,7 +125,7 @@ class _StepClock(TrainerCallback):
 
 
 def teacher_rl_steps(data: Path, size: str | ModelSize, steps: int, flags: list[str]) -> dict:
-    from rlt.recipes.teacher_rl import build_trainer, parse
+    from rlt.commands.teacher_rl import build_trainer, parse
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -30,7 +30,7 @@ import torch
 from transformers import TrainerCallback
 
 from rlt.cli import main as rlt
-from rlt.recipes.teacher_rl import build_trainer, parse
+from rlt.commands.teacher_rl import build_trainer, parse
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "toy"
 
@@ -80,7 +80,7 @@ def count_completions(trainer, timer: StepTimer) -> None:
 
 def train_models(world: Path) -> None:
     """The toy world, a warmed-up teacher and a gold-explanation student (the recipe's inputs)."""
-    rlt(["toy", "init", "--output", str(world), "--n_train", "2000", "--n_heldout", "100",
+    rlt(["toy", "init", "--output_dir", str(world), "--n_train", "2000", "--n_heldout", "100",
          "--pretrain_max_steps", "0"])
     rlt(["teacher-sft", "--config", str(CONFIGS / "teacher_sft.yaml"), "--model", str(world / "base_model"),
          "--dataset", str(world / "data/teacher_warmup.jsonl"), "--output_dir", str(world / "teacher_sft"),

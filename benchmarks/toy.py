@@ -19,30 +19,30 @@ from pathlib import Path
 
 import yaml
 
-from rlt.config import recipes_dir
-from rlt.pipeline import Pipeline, Stage
-from rlt.recipes.demo import seed_stages
+from rlt.config import configs_dir
+from rlt.demo.pipeline import Pipeline, Stage
+from rlt.demo.stages import seed_stages
 
 NEEDED = ("world", "student_gold", "eval_gold", "student_answer_only", "eval_answer_only", "teacher_sft")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", type=Path, default=Path("runs/toy_benchmark"))
+    parser.add_argument("--output_dir", type=Path, default=Path("runs/toy_benchmark"))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    recipes = recipes_dir() / "toy"
-    budget = yaml.safe_load((recipes / "demo_budgets.yaml").read_text())["full"]
-    run = args.output / f"seed{args.seed}"
-    stages = [s for s in seed_stages(args.seed, args.output, budget, recipes) if s.name.split("/")[1] in NEEDED]
-    scored = run / "scored_by_kind.jsonl"
+    configs = configs_dir() / "toy"
+    budget = yaml.safe_load((configs / "demo_budgets.yaml").read_text())["full"]
+    run = args.output_dir / f"seed{args.seed}"
+    stages = [s for s in seed_stages(args.seed, args.output_dir, budget, configs) if s.name.split("/")[1] in NEEDED]
+    scored = run / "score_by_kind" / "scored.jsonl"
     stages.append(Stage(f"seed{args.seed}/score_by_kind", (
-        "score", "--config", str(recipes / "score.yaml"), "--teacher", str(run / "teacher_sft"),
-        "--student", str(run / "student_gold"), "--input", str(run / "world" / "data" / "explanations_by_kind.jsonl"),
-        "--output", str(scored)), (f"seed{args.seed}/teacher_sft", f"seed{args.seed}/student_gold"),
+        "score", "--config", str(configs / "score.yaml"), "--teacher", str(run / "teacher_sft"),
+        "--student", str(run / "student_gold"), "--dataset", str(run / "world" / "data" / "explanations_by_kind.jsonl"),
+        "--output_dir", str(scored.parent)), (f"seed{args.seed}/teacher_sft", f"seed{args.seed}/student_gold"),
         "RLT reward of every explanation kind"))
-    Pipeline(stages, args.output / "logs").run()
+    Pipeline(stages, args.output_dir / "logs").run()
 
     print()
     accuracy = {kind: json.loads((run / f"eval_{kind}" / "summary.json").read_text())["pass@1"]

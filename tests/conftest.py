@@ -10,6 +10,18 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+SLOW_FOLDERS = ("commands",)
+SLOW_FILES = ("test_paper_recipes.py",)
+
+
+def pytest_collection_modifyitems(items):
+    """End-to-end runs of the commands are slow (`make test-fast` leaves them out); unit and property tests
+    are not."""
+    for item in items:
+        path = Path(item.fspath)
+        if path.parent.name in SLOW_FOLDERS or path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
 SHARED_DATA = Path(os.environ.get("RLT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 

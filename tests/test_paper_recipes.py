@@ -36,8 +36,7 @@ SIZE_OVERRIDES = {"max_steps": "1", "max_completion_length": "16", "max_new_toke
 COMMANDS = {"teacher_sft": "teacher-sft", "teacher_rl": "teacher-rl", "distill": "distill",
             "student_sft": "student-sft", "evaluate": "evaluate"}
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(SKY_T1 is None or not MATH500.exists(), reason="needs ../shared/data")]
+pytestmark = pytest.mark.skipif(SKY_T1 is None or not MATH500.exists(), reason="needs ../shared/data")
 
 
 def command_of(recipe: Path) -> str:

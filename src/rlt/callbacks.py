@@ -1,4 +1,4 @@
-"""Trainer callbacks shared by the training recipes."""
+"""Trainer callbacks shared by the training commands."""
 
 from __future__ import annotations
 

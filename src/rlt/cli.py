@@ -1,6 +1,6 @@
-"""``rlt <command> [--config recipe.yaml] [--key value ...]``: dispatch to the recipes.
+"""``rlt <command> [--config config.yaml] [--key value ...]``: dispatch to the commands.
 
-Each command is a module of :mod:`rlt.recipes` with a ``main(argv)``; it is imported only when run,
+Each command is a module of :mod:`rlt.commands` with a ``main(argv)``; it is imported only when run,
 so ``rlt --help`` stays fast. A user's mistake (:class:`rlt.errors.UserError`) is printed as one line,
 ``error: …``, with exit status 2; ``--debug`` (anywhere on the line) or ``RLT_DEBUG=1`` shows the traceback.
 """
@@ -14,14 +14,14 @@ import sys
 from rlt.errors import UserError
 
 COMMANDS = {
-    "teacher-sft": ("rlt.recipes.teacher_sft", "Warm up a teacher: SFT on the teacher format (loss on explanations)."),
-    "teacher-rl": ("rlt.recipes.teacher_rl", "Train a teacher with GRPO on the RLT reward (frozen student judge)."),
-    "student-sft": ("rlt.recipes.student_sft", "Distil a student: SFT on question → thought + solution records."),
-    "score": ("rlt.recipes.score", "Score explanations with the RLT reward (per row, or best-of-k)."),
-    "evaluate": ("rlt.recipes.evaluate", "Generate answers on a benchmark and report pass@1 (math-verify)."),
-    "distill": ("rlt.recipes.distill", "A teacher writes k explanations per question; keep all or the best by reward."),
-    "demo": ("rlt.recipes.demo", "The paper's claim in miniature, offline on a CPU: teachers, students, a report."),
-    "toy": ("rlt.recipes.toy", "Build the offline toy world (tiny models, synthetic task)."),
+    "teacher-sft": ("rlt.commands.teacher_sft", "Warm up a teacher: SFT on the teacher format (loss on explanations)."),
+    "teacher-rl": ("rlt.commands.teacher_rl", "Train a teacher with GRPO on the RLT reward (frozen student judge)."),
+    "student-sft": ("rlt.commands.student_sft", "Distil a student: SFT on question → thought + solution records."),
+    "score": ("rlt.commands.score", "Score explanations with the RLT reward (per row, or best-of-k)."),
+    "evaluate": ("rlt.commands.evaluate", "Generate answers on a benchmark and report pass@1 (math-verify)."),
+    "distill": ("rlt.commands.distill", "A teacher explains each question k times; keep all, or the best by reward."),
+    "demo": ("rlt.commands.demo", "The paper's claim in miniature, offline on a CPU: teachers, students, a report."),
+    "toy": ("rlt.commands.toy", "Build the offline toy world (tiny models, synthetic task)."),
 }
 
 

@@ -1,6 +1,6 @@
 """Command-line and YAML parsing for every command, in TRL's conventions.
 
-``rlt <command> --config recipe.yaml --key value``: the YAML file sets defaults, command-line flags
+``rlt <command> --config config.yaml --key value``: the YAML file sets defaults, command-line flags
 override them, and an unknown key in either is an error (TRL's ``TrlParser``). Every parsing error (an
 unknown or malformed option, a value a config refuses, a missing config file) is a
 :class:`~rlt.errors.UserError`: one line, no usage dump, no traceback.
@@ -20,6 +20,8 @@ from trl import TrlParser
 
 from rlt.errors import UserError
 
+logger = logging.getLogger(__name__)
+
 
 class _Parser(TrlParser):
     def error(self, message: str):  # argparse's hook: it would print the whole usage and exit
@@ -32,8 +34,13 @@ def parse_command(
     prog: str,
     description: str,
     defaults: dict[str, Any] | None = None,
+    renamed: dict[str, str] | None = None,
 ) -> tuple[Any, ...]:
-    """Parse ``argv`` into the dataclasses; ``defaults`` replace the dataclasses' own (YAML and flags win)."""
+    """Parse ``argv`` into the dataclasses; ``defaults`` replace the dataclasses' own (YAML and flags win).
+
+    ``renamed`` maps an old flag to its new name: it still works for one release, with a warning.
+    """
+    argv = _renamed(list(sys.argv[1:] if argv is None else argv), renamed or {}, prog)
     parser = _Parser(dataclass_types, prog=f"rlt {prog}", description=description)
     if any(issubclass(t, TrainingArguments) for t in dataclass_types) and not torch.cuda.is_available():
         # TRL defaults to bf16, which fails on a CPU-only machine, and to gradient checkpointing, which buys
@@ -41,13 +48,24 @@ def parse_command(
         parser.set_defaults(bf16=False, gradient_checkpointing=False)
     parser.set_defaults(**(defaults or {}))
     try:
-        return parser.parse_args_and_config(args=list(argv) if argv is not None else None)
+        return parser.parse_args_and_config(args=argv)
     except (ValueError, OSError) as error:  # a config's own check (__post_init__), an unknown key, a missing file
         raise UserError(str(error)) from error
 
 
-def recipes_dir() -> Path:
-    """The shipped recipe configs: ``configs/`` of a source checkout, else ``<prefix>/share/rlt/configs``."""
+def _renamed(argv: list[str], renamed: dict[str, str], prog: str) -> list[str]:
+    out = []
+    for arg in argv:
+        flag, equals, value = arg.partition("=")
+        if flag in renamed:
+            logger.warning("rlt %s: %s is deprecated and goes in the next release: use %s", prog, flag, renamed[flag])
+            arg = renamed[flag] + equals + value
+        out.append(arg)
+    return out
+
+
+def configs_dir() -> Path:
+    """The shipped configs: ``configs/`` of a source checkout, else ``<prefix>/share/rlt/configs``."""
     checkout = Path(__file__).resolve().parents[2] / "configs"
     return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "rlt" / "configs"
 

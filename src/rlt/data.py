@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -388,15 +388,23 @@ def _json_line(row: dict) -> str:
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
-    """Write rows as JSON Lines, atomically: readers see the old file or the whole new one, never a
-    partial one (a temporary file in the same folder is renamed over the target)."""
+    """Write rows as JSON Lines, atomically (see :func:`write_json`)."""
+    _write_atomically(path, lambda f: f.writelines(_json_line(row) for row in rows))
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically: readers see the old file or the whole new one, never a
+    partial one (a temporary file in the same folder is synced to disk, then renamed over the target)."""
+    _write_atomically(path, lambda f: f.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"))
+
+
+def _write_atomically(path: str | Path, write: Callable[[Any], object]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with temporary.open("w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(_json_line(row))
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)

@@ -19,15 +19,18 @@ penalty would make the sampled distribution differ from the one the reward assum
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from rlt.progress import progress_bar
+
+logger = logging.getLogger(__name__)
 
 VLLM_INSTALL_HINT = "pip install 'rlt[vllm]'"
 
@@ -68,6 +71,14 @@ class SamplingConfig:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+
+def one_sample_if_greedy(sampling: SamplingConfig, what: str) -> SamplingConfig:
+    """Greedy decoding gives ``num_samples`` equal completions: ask for one (logged with ``what`` it is)."""
+    if not (sampling.greedy and sampling.num_samples > 1):
+        return sampling
+    logger.info("greedy decoding: 1 %s instead of %d (they would be equal)", what, sampling.num_samples)
+    return replace(sampling, num_samples=1)
 
 
 @dataclass
@@ -283,4 +294,4 @@ def generate_vllm(
     return results
 
 
-__all__ = ["VLLM_INSTALL_HINT", "Generation", "SamplingConfig", "generate", "generate_vllm"]
+__all__ = ["VLLM_INSTALL_HINT", "Generation", "SamplingConfig", "generate", "generate_vllm", "one_sample_if_greedy"]

@@ -43,7 +43,7 @@ def default_attention(device: torch.device) -> str:
 
 
 def model_init_kwargs(given: dict | None) -> dict:
-    """What the training recipes hand TRL to load the trained model: the attention kernel, unless set.
+    """What the training commands hand TRL to load the trained model: the attention kernel, unless set.
 
     The dtype stays TRL's (fp32 weights, bf16 autocast with ``--bf16``): pure bf16 weights would round
     away updates as small as the paper's learning rate of 1e-6.

@@ -23,7 +23,7 @@ that reports every term through TRL's ``log_metric``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -59,8 +59,9 @@ class RewardConfig:
         default=-1.0, metadata={"help": "m: added when the explanation's end tag is missing."}
     )
     student_temperature: float = field(default=0.7, metadata={"help": "τ_S: student logits are divided by it."})
-    teacher_temperature: float = field(
-        default=0.7, metadata={"help": "τ_T: teacher logits are divided by it (the sampling temperature)."}
+    teacher_temperature: float | None = field(
+        default=0.7, metadata={"help": "τ_T: teacher logits are divided by it. It is the sampling temperature: "
+                                       "teacher-rl and distill tie it to theirs (leave it unset there)."}
     )
     kl_estimator: Literal["log_ratio", "full"] = field(
         default="log_ratio",
@@ -79,7 +80,7 @@ class RewardConfig:
 
     def __post_init__(self) -> None:
         for name in ("student_temperature", "teacher_temperature"):
-            if getattr(self, name) <= 0:
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.kl_estimator not in ("log_ratio", "full"):
             raise ValueError(f"kl_estimator must be 'log_ratio' or 'full', got {self.kl_estimator!r}")
@@ -88,6 +89,15 @@ class RewardConfig:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(f"max_length must be ≥ 2, got {self.max_length}")
+
+    def at_sampling_temperature(self, temperature: float) -> RewardConfig:
+        """This config with τ_T the teacher's sampling temperature. Commands that sample parse τ_T as
+        unset (None); a τ_T set to another value is refused rather than silently overwritten."""
+        if self.teacher_temperature not in (None, temperature):
+            raise UserError(f"teacher_temperature={self.teacher_temperature} but the teacher samples at "
+                            f"temperature={temperature}: the reward's teacher log-probs are at the sampling "
+                            "temperature; set --temperature alone")
+        return replace(self, teacher_temperature=temperature)
 
 
 class TooLongError(UserError):

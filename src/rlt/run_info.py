@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import asdict, is_dataclass
@@ -11,7 +10,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-_PACKAGES = ("rlt", "torch", "transformers", "trl", "accelerate", "datasets", "peft", "math-verify", "vllm")
+from rlt.data import write_json
+
+RUN_INFO = "rlt_run.json"
+_PACKAGES = ("rlt", "torch", "transformers", "trl", "accelerate", "datasets", "math-verify", "vllm")
 
 
 def package_versions() -> dict[str, str]:
@@ -35,17 +37,16 @@ def git_sha() -> str | None:
     return result.stdout.strip() or None
 
 
-def write_run_info(path: str | Path, command: str, **configs: Any) -> Path:
-    """Write ``path`` (JSON): the command, every config (dataclasses or dicts), versions, git SHA, time."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    info = {
+def write_run_info(output_dir: str | Path, command: str, **configs: Any) -> Path:
+    """Write ``output_dir/rlt_run.json``: the command, every config (dataclasses or dicts), versions, git SHA,
+    time. Every command writes it, under this one name, once its inputs are known to be usable."""
+    path = Path(output_dir) / RUN_INFO
+    write_json(path, {
         "command": command,
         "argv": sys.argv,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_sha": git_sha(),
         "versions": package_versions(),
         "config": {name: asdict(c) if is_dataclass(c) else c for name, c in configs.items()},
-    }
-    path.write_text(json.dumps(info, indent=2, default=str) + "\n")
+    })
     return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlt.report import ordering_holds
+from rlt.demo.report import ordering_holds
 
 BASE = {"answer_only": 0.1, "warmup_teacher": 0.4, "rl_teacher": 0.9, "gold": 0.95}
 

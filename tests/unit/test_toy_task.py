@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from rlt.answers import answers_match, extract_answer
 from rlt.data import load_examples
 from rlt.formats import FormatConfig
 from rlt.toy import build_causal_lm, build_char_tokenizer
@@ -25,9 +26,7 @@ from rlt.toy.task import (
     answer_only_rows,
     corrupt,
     explanation_kind,
-    extract_answer,
     gold_explanation,
-    is_correct,
     numbers_of,
     question,
     solution,
@@ -170,36 +169,23 @@ def test_unknown_corruption_is_refused():
 # Checking student answers ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "answer"), [
-    ("<|begin_of_solution|>111<|end_of_solution|>", "111"),
-    ("<|begin_of_thought|>47+38=85, 85+26=111<|end_of_thought|>\n\n<|begin_of_solution|> 112 <|end_of_solution|>",
-     "112"),
-    ("47+38=85, 85+26=111, so 111", "111"),
-    ("<|begin_of_solution|>1<|end_of_solution|> then <|begin_of_solution|>The sum is 7.<|end_of_solution|>", "7"),
-    ("<|begin_of_thought|>it is 111<|end_of_thought|><|begin_of_solution|>no idea<|end_of_solution|>", None),
-    ("<|begin_of_solution|>111", "111"),  # unclosed section: the last integer of the text
-    ("no number here", None),
-    ("", None),
-])
-def test_extract_answer(text, answer):
-    assert extract_answer(text) == answer
+def _right(text: str, solution: str, fmt: FormatConfig | None = None) -> bool:
+    """How ``rlt evaluate --match exact`` checks a toy answer: rlt.answers, as for every task."""
+    return answers_match(extract_answer(text, fmt), solution, "exact")
 
 
-def test_is_correct():
-    assert is_correct("<|begin_of_solution|>111<|end_of_solution|>", "111")
-    assert is_correct("…so 111", "111")
-    assert is_correct("<|begin_of_solution|>0111<|end_of_solution|>", "111")  # the integers, not the strings
-    assert not is_correct("<|begin_of_solution|>112<|end_of_solution|>", "111")
-    assert not is_correct("<|begin_of_solution|>1111<|end_of_solution|>", "111")
-    assert not is_correct("111 or <|begin_of_solution|>110<|end_of_solution|>", "111")
-    assert not is_correct("I cannot say", "111")
-
-
-def test_is_correct_reads_the_configured_tags():
+def test_toy_answers_are_checked_by_rlt_answers():
+    assert _right("<|begin_of_solution|>111<|end_of_solution|>", "111")
+    assert _right("<|begin_of_solution|>0111<|end_of_solution|>", "111")  # the integers, not the strings
+    assert _right("<|begin_of_thought|>85+26=111<|end_of_thought|>\n\n<|begin_of_solution|> 111 <|end_of_solution|>",
+                  "111")
+    assert not _right("<|begin_of_solution|>112<|end_of_solution|>", "111")
+    assert not _right("<|begin_of_solution|>1111<|end_of_solution|>", "111")
+    assert not _right("111 or <|begin_of_solution|>110<|end_of_solution|>", "111")
+    assert not _right("47+38=85, 85+26=111, so 111", "111")  # no solution section: no answer
     r1 = FormatConfig(tag_format="r1")
-    text = "<thought>85+26=111</thought>\n\n<solution>111</solution> (not 5)"
-    assert is_correct(text, "111", r1)
-    assert not is_correct(text, "111")  # Stratos tags absent: the last integer of the text, 5
+    assert _right("<thought>85+26=111</thought>\n\n<solution>111</solution>", "111", r1)
+    assert not _right("<thought>85+26=111</thought>\n\n<solution>111</solution>", "111")
 
 
 # Rows for training ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Randomly initialised Qwen2 causal LMs of a few sizes, and hub-style save/load.
 
 A toy model is a real ``Qwen2ForCausalLM``: saved with ``save_pretrained`` it is loaded back by
-:func:`load_model_and_tokenizer` (``AutoTokenizer`` / ``AutoModelForCausalLM``) exactly like a hub
+:func:`rlt.modeling.load_causal_lm` and :func:`~rlt.modeling.load_tokenizer` exactly like a hub
 checkpoint, so every code path that serves real models is exercised offline.
 """
 

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rlt.data import Example
-from rlt.formats import FormatConfig
 
 GOLD = "gold"
 OTHER = "other"
@@ -32,7 +31,6 @@ STEP_SEPARATOR = ", "
 
 _QUESTION = re.compile(r"What is (\d+(?:\+\d+)+)\?")
 _STEP = re.compile(r"(\d+)\+(\d+)=(\d+)")
-_INTEGER = re.compile(r"-?\d+")
 
 
 # Questions, solutions and gold explanations --------------------------------------------------------
@@ -92,7 +90,7 @@ class AdditionTask:
     """
 
     operands: int = 3
-    low: int = 10
+    low: int = 50
     high: int = 99
     seed: int = 0
 
@@ -309,27 +307,6 @@ def explanation_kind(numbers: Sequence[int], explanation: str) -> str:
     return OTHER
 
 
-# Checking student answers --------------------------------------------------------------------------
-
-
-def extract_answer(text: str, fmt: FormatConfig | None = None) -> str | None:
-    """The student's final answer: the last integer of its last solution section (tags of ``fmt``,
-    Stratos by default), or, when the text has no complete solution section, the last integer of the
-    whole text. None when there is no integer where it is looked for: a student that wrote a solution
-    section without a number committed to no answer, whatever its thought says."""
-    fmt = fmt or FormatConfig()
-    begin, end = re.escape(fmt.begin_solution), re.escape(fmt.end_solution)
-    sections = re.findall(f"{begin}(.*?){end}", text, flags=re.DOTALL)
-    integers = _INTEGER.findall(sections[-1] if sections else text)
-    return integers[-1] if integers else None
-
-
-def is_correct(text: str, solution: str, fmt: FormatConfig | None = None) -> bool:
-    """Whether the answer :func:`extract_answer` finds in ``text`` is the integer ``solution``."""
-    answer = extract_answer(text, fmt)
-    return answer is not None and int(answer) == int(solution)
-
-
 # Rows for training ---------------------------------------------------------------------------------
 
 
@@ -389,9 +366,7 @@ __all__ = [
     "answer_only_rows",
     "corrupt",
     "explanation_kind",
-    "extract_answer",
     "gold_explanation",
-    "is_correct",
     "numbers_of",
     "question",
     "solution",

@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rlt.data import Example, write_jsonl
+from rlt.data import Example, write_json, write_jsonl
 from rlt.errors import UserError
 from rlt.modeling import load_tokenizer
 from rlt.toy.models import MODEL_SIZES, build_causal_lm, save_model_and_tokenizer
@@ -247,9 +245,7 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
     manifest = {"config": asdict(config), "warmup_mix": WARMUP_MIX,
                 "pretraining": pretraining and asdict(pretraining),
                 "files": FILES, "rows": {name: len(rows) for name, rows in data.items()}}
-    temporary = world.manifest.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
-    temporary.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(temporary, world.manifest)
+    write_json(world.manifest, manifest)
     logger.info("wrote %s", world.manifest)
     return world
 

@@ -63,10 +63,10 @@ def test_different_tokenizers_are_refused_before_any_weights_load(char_models, t
                   "--output_dir", tmp_path / "rl", "--report_to", "none"],
                  ["distill", "--teacher", char_models / "teacher", "--best_of_k_student", other, "--dataset", rows,
                   "--output_dir", tmp_path / "distill"],
-                 ["score", "--teacher", char_models / "teacher", "--student", other, "--input", rows,
-                  "--output", tmp_path / "scored.jsonl"]):
+                 ["score", "--teacher", char_models / "teacher", "--student", other, "--dataset", rows,
+                  "--output_dir", tmp_path / "scored"]):
         assert "share one vocabulary" in rlt_error(argv)
-    assert not any((tmp_path / name).exists() for name in ("rl", "distill", "scored.jsonl.run.json"))
+    assert not any((tmp_path / name).exists() for name in ("rl", "distill", "scored"))
 
 
 @pytest.mark.parametrize(("flags", "expected"), [

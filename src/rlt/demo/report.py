@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from rlt.pipeline import Stage, StageResult
+from rlt.demo.pipeline import Stage, StageResult
 from rlt.toy.task import explanation_kind, numbers_of
 
 STUDENTS = {
@@ -92,19 +92,32 @@ def evaluation_settings(eval_summary: dict) -> str:
             f"top-p {eval_summary['top_p']:g}")
 
 
+def reward_before_rl(run: Path) -> dict[str, float]:
+    """The reward and its terms over the warm-up teacher's explanations of the training questions (every
+    sampled candidate, not only the kept best): where the RL curves start, at step 0."""
+    candidates = _jsonl(run / "distill_teacher_sft" / "candidates.jsonl")
+    names = {"rlt/reward": "reward", "rlt/r_ss": "r_ss", "rlt/r_kl": "r_kl",
+             "rlt/missing_tag_penalty": "missing_tag_penalty"}
+    return {key: statistics.fmean(c["reward_terms"][name] for c in candidates) for key, name in names.items()}
+
+
 def plot_rl_curves(root: Path, seeds: Sequence[int], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(REWARD_TERMS), figsize=(4 * len(REWARD_TERMS), 3.2))
+    figure, axes = plt.subplots(1, len(REWARD_TERMS), figsize=(4 * len(REWARD_TERMS), 3.4))
     for seed in seeds:
-        logs = [e for e in _jsonl(root / f"seed{seed}" / "teacher_rl" / "metrics.jsonl") if "rlt/reward" in e]
+        run = root / f"seed{seed}"
+        logs = [e for e in _jsonl(run / "teacher_rl" / "metrics.jsonl") if "rlt/reward" in e]
+        start = reward_before_rl(run)
         for axis, (key, label) in zip(axes, REWARD_TERMS.items()):
-            axis.plot([e["step"] for e in logs], [e[key] for e in logs], label=f"seed {seed}")
+            line, = axis.plot([0] + [e["step"] for e in logs], [start[key]] + [e[key] for e in logs],
+                              label=f"seed {seed}")
+            axis.plot([0], [start[key]], "o", color=line.get_color())
             axis.set_title(label)
-            axis.set_xlabel("GRPO step")
+            axis.set_xlabel("GRPO step (0: the warm-up teacher)")
     axes[0].legend()
     figure.suptitle("RLT reward and its terms during teacher RL (training prompts)")
     figure.tight_layout()
@@ -113,20 +126,25 @@ def plot_rl_curves(root: Path, seeds: Sequence[int], path: Path) -> None:
 
 
 def plot_accuracy(accuracy: dict, path: Path) -> None:
+    """Horizontal bars, one per student, labels beside them (they never overlap); dots are the seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 3.6))
-    names = list(STUDENTS)
-    axis.bar(range(len(names)), [accuracy[n]["mean"] for n in names], yerr=[accuracy[n]["std"] for n in names],
-             color=["#bbbbbb", "#e0a060", "#4c8fd0", "#66aa66"], capsize=4)
+    figure, axis = plt.subplots(figsize=(7.5, 3.2))
+    names = list(STUDENTS)[::-1]  # lower bound at the bottom, upper bound on top
+    positions = range(len(names))
+    axis.barh(positions, [accuracy[n]["mean"] for n in names], xerr=[accuracy[n]["std"] for n in names],
+              color=["#66aa66", "#4c8fd0", "#e0a060", "#bbbbbb"], capsize=4)
     for i, name in enumerate(names):
-        axis.scatter([i] * len(accuracy[name]["per_seed"]), accuracy[name]["per_seed"], color="black", s=10, zorder=3)
-    axis.set_xticks(range(len(names)), [STUDENTS[n].replace(" (", "\n(") for n in names], fontsize=8)
-    axis.set_ylabel("held-out accuracy")
-    axis.set_ylim(0, 1)
+        axis.scatter(accuracy[name]["per_seed"], [i] * len(accuracy[name]["per_seed"]), color="black", s=10,
+                     zorder=3)
+        axis.text(min(accuracy[name]["mean"] + accuracy[name]["std"] + 0.02, 0.9), i,
+                  f"{accuracy[name]['mean']:.3f}", va="center", fontsize=8)
+    axis.set_yticks(list(positions), [STUDENTS[n] for n in names], fontsize=8)
+    axis.set_xlabel("held-out accuracy (bars: mean over seeds, dots: each seed)")
+    axis.set_xlim(0, 1)
     axis.set_title("Students distilled from each source")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -149,17 +167,24 @@ def _kinded(row: dict) -> str:
     return f"`{row['reasoning_trace']}` ({kind})"
 
 
+def accuracy_table(summary: dict) -> str:
+    """The demo's one table: each student's held-out accuracy (markdown), as ``rlt demo`` prints it."""
+    acc = summary["accuracy_detail"]
+    return "\n".join([
+        "| student trained on | held-out accuracy (mean ± std) | per seed |", "| --- | --- | --- |",
+        *(f"| {STUDENTS[k]} | {acc[k]['mean']:.3f} ± {acc[k]['std']:.3f} | "
+          f"{', '.join(f'{v:.3f}' for v in acc[k]['per_seed'])} |" for k in STUDENTS)])
+
+
 def _markdown(summary: dict) -> str:
-    acc, reward, gold = summary["accuracy_detail"], summary["reward_detail"], summary["teacher_gold_rate"]
+    reward, gold = summary["reward_detail"], summary["teacher_gold_rate"]
     seeds = len(summary["seeds"])
     lines = [
         "# rlt demo", "",
         f"{seeds} seed(s), {summary['wall_seconds'] / 60:.1f} minutes. Students trained on the toy task's "
         f"training questions, evaluated on held-out ones ({summary['evaluation']}, exact answer).", "",
         *_base_model_lines(summary["base_model_pretraining"], seeds),
-        "| student trained on | held-out accuracy (mean ± std) | per seed |", "| --- | --- | --- |",
-        *(f"| {STUDENTS[k]} | {acc[k]['mean']:.3f} ± {acc[k]['std']:.3f} | "
-          f"{', '.join(f'{v:.3f}' for v in acc[k]['per_seed'])} |" for k in STUDENTS), "",
+        accuracy_table(summary), "",
         "| teacher | mean RLT reward of its explanations | exactly-gold explanations |", "| --- | --- | --- |",
         *(f"| {TEACHERS[t]} | {reward[t]['mean']:+.3f} ± {reward[t]['std']:.3f} | "
           f"{gold[t]['mean']:.1%} ± {gold[t]['std']:.1%} |" for t in TEACHERS), "",

@@ -1,6 +1,6 @@
 """``rlt score``: the RLT reward of every explanation in a dataset, and optionally the best of k.
 
-    rlt score --teacher DIR --student DIR --input rows.jsonl --output scored.jsonl [--keep_best true]
+    rlt score --teacher DIR --student DIR --dataset rows.jsonl --output_dir runs/scored [--keep_best true]
 
 Input rows carry ``question``, ``solution`` and ``explanation`` (a string) or ``explanations`` (a
 list). Every output row keeps its input fields and adds ``reward`` and one field per reward term
@@ -8,40 +8,55 @@ list). Every output row keeps its input fields and adds ``reward`` and one field
 per question: the candidate with the highest reward among all rows of that question, as
 ``explanation``, with its terms, plus ``candidates`` and ``candidate_rewards``.
 
-Scores are appended to ``OUTPUT.partial.jsonl`` as they are computed; a killed run started again
-with the same arguments continues where it stopped.
+Writes ``output_dir/scored.jsonl`` and ``output_dir/rlt_run.json``. Scores are appended to
+``scored.partial.jsonl`` as they are computed; a killed run started again with the same arguments
+continues where it stopped. (``--output FILE``, the old way to name the scored file, still works this
+release, with a warning.)
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
+from rlt.arguments import DataArguments, InferenceArguments
 from rlt.config import parse_command, setup_logging
 from rlt.data import DataError, read_records, write_jsonl
+from rlt.errors import UserError
 from rlt.formats import FormatConfig
-from rlt.modeling import DType, load_causal_lm, load_tokenizer
+from rlt.modeling import load_causal_lm, load_tokenizer
 from rlt.progress import progress_bar
-from rlt.resume import PartialFile, fingerprint
+from rlt.resume import PartialFile, settings_fingerprint
 from rlt.reward import RewardConfig, RewardTerms, RLTReward, TooLongError, check_same_tokenizer
 from rlt.run_info import write_run_info
 
 logger = logging.getLogger(__name__)
+
+SCORED = "scored.jsonl"
 
 
 @dataclass
 class ScoreArguments:
     teacher: str = field(metadata={"help": "Teacher model: a local folder or a Hugging Face name."})
     student: str = field(metadata={"help": "Student model (frozen judge): a local folder or a Hugging Face name."})
-    input: str = field(metadata={"help": "Rows with question, solution and explanation(s): JSONL/JSON/Parquet."})
-    output: str = field(metadata={"help": "Where to write the scored rows (JSONL)."})
+    output_dir: str | None = field(default=None, metadata={"help": "Where scored.jsonl and rlt_run.json go."})
     keep_best: bool = field(default=False, metadata={"help": "Write one row per question: its best candidate."})
     batch_size: int = field(default=64, metadata={"help": "Candidates scored per reward call."})
-    dtype: DType = field(default="auto", metadata={"help": "Model dtype: auto (bf16 on GPU, fp32 on CPU), ..."})
-    device: str | None = field(default=None, metadata={"help": "Device, e.g. cpu or cuda:0. Default: cuda if any."})
+    output: str | None = field(default=None, metadata={
+        "help": "Deprecated (use --output_dir): the scored file itself; its folder is then the output_dir."})
+
+    def __post_init__(self) -> None:
+        if self.output and not self.output_dir:
+            logger.warning("--output is deprecated and goes in the next release: use --output_dir")
+        elif not self.output_dir:
+            raise UserError("the following arguments are required: --output_dir")
+
+    @property
+    def scored_file(self) -> Path:
+        return Path(self.output) if self.output and not self.output_dir else Path(self.output_dir) / SCORED
 
 
 @dataclass(frozen=True)
@@ -78,12 +93,33 @@ def candidates_of(record: dict, source: str, row: int) -> list[Candidate]:
     return [Candidate(row, None, question, solution, _text_field(record, "explanation", source, row))]
 
 
-def _fingerprint(args: ScoreArguments, reward: RewardConfig, fmt: FormatConfig) -> str:
-    """What the scores depend on: a partial file made with other settings must not be reused."""
-    payload = {"teacher": args.teacher, "student": args.student, "input": str(Path(args.input).resolve()),
-               "reward": asdict(reward), "format": asdict(fmt)}
-    payload["reward"].pop("max_batch_tokens")  # batching changes speed, not scores
-    return fingerprint(payload)
+def _fingerprint(args: ScoreArguments, data: DataArguments, inference: InferenceArguments, reward: RewardConfig,
+                 fmt: FormatConfig) -> str:
+    """What the scores depend on (:func:`rlt.resume.settings_fingerprint`)."""
+    return settings_fingerprint({"teacher": args.teacher, "student": args.student, "dataset": data.dataset},
+                                data=data, inference=inference, reward=reward, format=fmt)
+
+
+def load_candidates(data: DataArguments) -> tuple[list[tuple[int, dict]], list[Candidate]]:
+    """The rows kept (numbered as in the file) and their explanations, every row validated before any
+    model is loaded; a bad row stops the run or, with ``on_error skip``, is left out and counted."""
+    records, candidates, skipped = [], [], 0
+    for row, record in read_records(data.dataset, data.split):
+        try:
+            candidates += candidates_of(record, data.dataset, row)
+        except DataError:
+            if data.on_error == "raise":
+                raise
+            skipped += 1
+            continue
+        records.append((row, record))
+        if data.limit is not None and len(records) >= data.limit:
+            break
+    logger.info("%s: %d rows, %d explanations%s", data.dataset, len(records), len(candidates),
+                f", skipped {skipped} bad rows" if skipped else "")
+    if not records:
+        raise DataError(data.dataset, "no rows to score")
+    return records, candidates
 
 
 def _saved_terms(partial: PartialFile) -> dict[str, dict]:
@@ -137,23 +173,23 @@ def best_rows(records: list[tuple[int, dict]], candidates: list[Candidate], term
     return out
 
 
-def run(args: ScoreArguments, reward_config: RewardConfig, format_config: FormatConfig) -> list[dict]:
-    output = Path(args.output)
+def run(args: ScoreArguments, data: DataArguments, inference: InferenceArguments, reward_config: RewardConfig,
+        format_config: FormatConfig) -> list[dict]:
+    output = args.scored_file
 
     # Data: every row validated before any model is loaded
-    records = list(read_records(args.input))
-    candidates = [c for row, record in records for c in candidates_of(record, args.input, row)]
-    logger.info("%s: %d rows, %d explanations", args.input, len(records), len(candidates))
+    records, candidates = load_candidates(data)
 
     # Tokenizers: a student that cannot judge this teacher is refused before any weights load
     tokenizer, student_tokenizer = load_tokenizer(args.teacher, "teacher"), load_tokenizer(args.student, "student")
     check_same_tokenizer(tokenizer, student_tokenizer)
-    write_run_info(output.with_name(output.name + ".run.json"), "score",
-                   arguments=args, reward=reward_config, format=format_config)
+    write_run_info(output.parent, "score", arguments=args, data=data, inference=inference, reward=reward_config,
+                   format=format_config)
 
     # Resume: skip what a killed run already scored
-    partial = PartialFile(output.with_name(output.name + ".partial.jsonl"),
-                          _fingerprint(args, reward_config, format_config), itemgetter("key"), "scores")
+    partial = PartialFile(output.with_suffix(".partial.jsonl"),
+                          _fingerprint(args, data, inference, reward_config, format_config), itemgetter("key"),
+                          "scores")
     done = _saved_terms(partial)
     pending = [c for c in candidates if c.key not in done]
     if done:
@@ -161,10 +197,10 @@ def run(args: ScoreArguments, reward_config: RewardConfig, format_config: Format
 
     # Models
     if pending:
-        teacher = load_causal_lm(args.teacher, args.dtype, args.device, frozen=True, role="teacher")
-        student = load_causal_lm(args.student, args.dtype, args.device, frozen=True, role="student")
+        teacher = load_causal_lm(args.teacher, inference.dtype, inference.device, frozen=True, role="teacher")
+        student = load_causal_lm(args.student, inference.dtype, inference.device, frozen=True, role="student")
         reward = RLTReward(teacher, student, tokenizer, reward_config, format_config)
-        score_candidates(reward, pending, partial, args.batch_size, args.input)
+        score_candidates(reward, pending, partial, args.batch_size, data.dataset)
         done = _saved_terms(partial)
 
     # Output, written whole, then the partial file goes
@@ -178,12 +214,13 @@ def run(args: ScoreArguments, reward_config: RewardConfig, format_config: Format
     return rows
 
 
-def parse(argv: Sequence[str] | None) -> tuple[ScoreArguments, RewardConfig, FormatConfig]:
-    return parse_command(argv, [ScoreArguments, RewardConfig, FormatConfig], "score", __doc__.split("\n\n")[0])
+def parse(argv: Sequence[str] | None) -> tuple[ScoreArguments, DataArguments, InferenceArguments, RewardConfig,
+                                                FormatConfig]:
+    return parse_command(argv, [ScoreArguments, DataArguments, InferenceArguments, RewardConfig, FormatConfig],
+                         "score", __doc__.split("\n\n")[0], renamed={"--input": "--dataset"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
-    args, reward_config, format_config = parse(argv)
-    run(args, reward_config, format_config)
+    run(*parse(argv))
     return 0

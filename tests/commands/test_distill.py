@@ -104,7 +104,7 @@ def test_flags_and_summary_count_truncated_and_untagged_explanations(workspace, 
             on_batch(batch)
         return [g for batch in batches for g in batch]
 
-    monkeypatch.setattr("rlt.recipes.distill.generate", scripted_generate)
+    monkeypatch.setattr("rlt.commands.distill.generate", scripted_generate)
     out = tmp_path / "out"
     rlt(_args(workspace, _dataset(workspace, 2), out, "--num_samples", "4"))
     candidates = _read(out / "candidates.jsonl")

@@ -181,7 +181,7 @@ def test_distill_writes_whole_characters_and_scores_what_precedes_the_tag(qwen_m
         on_batch(batch)
         return batch
 
-    monkeypatch.setattr("rlt.recipes.distill.generate", scripted)
+    monkeypatch.setattr("rlt.commands.distill.generate", scripted)
     out = tmp_path / "out"
     assert rlt(["distill", "--teacher", str(qwen_models / "teacher"), "--dataset", str(MATH500), "--limit", "1",
                 "--output_dir", str(out), "--num_samples", "2",
@@ -208,7 +208,7 @@ def test_student_trains_on_the_ids_it_is_evaluated_with(qwen_models, distilled, 
             + "<|im_end|>"
         trained_prompts.append(prompt)
 
-    prompts = _Recorder(monkeypatch, __import__("rlt.recipes.evaluate", fromlist=["generate"]), "generate")
+    prompts = _Recorder(monkeypatch, __import__("rlt.commands.evaluate", fromlist=["generate"]), "generate")
     out = tmp_path / "eval"
     assert rlt(["evaluate", "--model", str(tmp_path / "student"), "--dataset", str(MATH500), "--limit", "2",
                 "--output_dir", str(out), "--num_samples", "2", "--max_new_tokens", "16"]) == 0
@@ -223,8 +223,8 @@ def test_score_on_real_traces(qwen_models, builder, tmp_path):
     rows = [{"question": e.question, "solution": e.solution, "explanation": e.reasoning_trace[:400]} for e in examples]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     assert rlt(["score", "--teacher", str(qwen_models / "teacher"), "--student", str(qwen_models / "student"),
-                "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl")]) == 0
-    for row, scored in zip(rows, _read(tmp_path / "out.jsonl"), strict=True):
+                "--dataset", str(tmp_path / "in.jsonl"), "--output_dir", str(tmp_path / "out")]) == 0
+    for row, scored in zip(rows, _read(tmp_path / "out" / "scored.jsonl"), strict=True):
         assert math.isfinite(scored["reward"]) and scored["found_end_tag"] and not scored["truncated"]
         assert scored["explanation_tokens"] == len(builder.encode(row["explanation"]))
         assert scored["solution_tokens"] == len(builder.encode(row["solution"]))

@@ -8,12 +8,13 @@ import re
 
 import pytest
 
+from rlt.arguments import DataArguments, InferenceArguments
 from rlt.cli import main as rlt
+from rlt.commands.evaluate import EvaluateArguments, Problem, _fingerprint, check_problem, summarize
 from rlt.data import DataError
 from rlt.errors import UserError
 from rlt.formats import FormatConfig
 from rlt.generation import SamplingConfig
-from rlt.recipes.evaluate import EvaluateArguments, Problem, _fingerprint, check_problem, summarize
 
 ROWS = [
     {"question": "What is 1+2?", "solution": "1+2=3", "answer": "3"},
@@ -60,7 +61,7 @@ def test_greedy_run_writes_results_summary_and_run_info(model_dir, tmp_path):
     assert summary["unfinished"] == sum(not f for r in results for f in r["finished"])
     assert summary["problems"] == 3 and summary["max_new_tokens"] == 8 and summary["wall_seconds"] > 0
     assert not (out / "results.partial.jsonl").exists()
-    info = json.loads((out / "run.json").read_text())
+    info = json.loads((out / "rlt_run.json").read_text())
     assert info["command"] == "evaluate" and info["config"]["format"]["student_system_prompt"] == "Think."
 
 
@@ -76,9 +77,10 @@ def test_sampling_defaults_to_the_reasoning_settings(model_dir, tmp_path):
 
 
 def _header(model_dir, dataset, out):
-    args = EvaluateArguments(model=str(model_dir), dataset=str(dataset), output_dir=str(out))
+    args = EvaluateArguments(model=str(model_dir), output_dir=str(out))
     sampling = SamplingConfig(temperature=0.0, top_p=0.95, num_samples=1, max_new_tokens=8)
-    return {"fingerprint": _fingerprint(args, sampling, FormatConfig(student_system_prompt="Think."))}
+    return {"fingerprint": _fingerprint(args, DataArguments(dataset=str(dataset), split="test"), InferenceArguments(),
+                                        sampling, FormatConfig(student_system_prompt="Think."))}
 
 
 def test_a_killed_run_resumes_without_regenerating(model_dir, tmp_path):

@@ -13,25 +13,23 @@ logging step, metrics to ``output_dir/metrics.jsonl``.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 from datasets import Dataset
 from trl import GRPOConfig
 
+from rlt.arguments import DataArguments
 from rlt.callbacks import JsonlMetricsCallback
 from rlt.config import parse_command, setup_logging
-from rlt.data import DataError, load_examples
-from rlt.formats import TAG_STYLES, FormatConfig, SequenceBuilder
+from rlt.formats import FormatConfig, SequenceBuilder
 from rlt.grpo import RLTGRPOTrainer
 from rlt.modeling import load_causal_lm, load_tokenizer, model_init_kwargs
 from rlt.reward import RewardConfig, check_same_tokenizer
 from rlt.run_info import write_run_info
-from rlt.sft import is_main_process, last_checkpoint
+from rlt.sft import is_main_process, train_and_save
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +44,7 @@ PAPER_DEFAULTS = {
     "loss_type": "grpo",
     "log_completions": True,
     "num_completions_to_print": 1,
+    "teacher_temperature": None,  # tied to temperature
 }
 
 
@@ -53,19 +52,14 @@ PAPER_DEFAULTS = {
 class TeacherRLArguments:
     model: str = field(metadata={"help": "Teacher to train (e.g. the teacher-sft output): folder or hub name."})
     student: str = field(metadata={"help": "Frozen student that scores explanations: folder or hub name."})
-    dataset: str = field(metadata={"help": "Rows with question and solution (any format rlt reads)."})
-    split: str | None = field(default=None, metadata={"help": "Dataset split (default: the only one / train)."})
-    limit: int | None = field(default=None, metadata={"help": "Use only the first N examples."})
-    on_error: Literal["raise", "skip"] = field(default="raise", metadata={"help": "Bad rows: raise or skip."})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
 
 
-def build_trainer(
-    args: TeacherRLArguments, training: GRPOConfig, reward_config: RewardConfig, fmt: FormatConfig
-) -> RLTGRPOTrainer:
+def build_trainer(args: TeacherRLArguments, data: DataArguments, training: GRPOConfig, reward_config: RewardConfig,
+                  fmt: FormatConfig) -> RLTGRPOTrainer:
     """Data, models and trainer, ready to train (the benchmark times its steps)."""
     # The reward's teacher log-probs are the policy's at its sampling temperature.
-    reward_config = dataclasses.replace(reward_config, teacher_temperature=training.temperature)
+    reward_config = reward_config.at_sampling_temperature(training.temperature)
     training.model_init_kwargs = model_init_kwargs(training.model_init_kwargs)
 
     # Tokenizers first: a student that cannot judge this teacher is refused before any weights load
@@ -74,18 +68,13 @@ def build_trainer(
 
     # Data: one teacher prompt per (question, solution); the reward reads question and solution
     builder = SequenceBuilder(tokenizer, fmt)
-    loaded = load_examples(args.dataset, args.split, on_error=args.on_error, limit=args.limit,
-                           tags=TAG_STYLES[fmt.tag_format])
-    logger.info("%s: %s", args.dataset, loaded.summary())
-    if not loaded.examples:
-        raise DataError(args.dataset, "no rows to train on")
     dataset = Dataset.from_list([
         {"prompt": builder.teacher_prompt(e.question, e.solution), "question": e.question, "solution": e.solution}
-        for e in loaded.examples
+        for e in data.examples(fmt)
     ])
     if is_main_process():
-        write_run_info(f"{training.output_dir}/rlt_run.json", "teacher-rl", arguments=args,
-                       training=training.to_dict(), reward=reward_config, format=fmt)
+        write_run_info(training.output_dir, "teacher-rl", arguments=args, data=data, training=training.to_dict(),
+                       reward=reward_config, format=fmt)
 
     # Models: the teacher is loaded by TRL; the student is frozen, in the policy's dtype
     student = load_causal_lm(args.student, "bfloat16" if training.bf16 else "float32", device="cpu", frozen=True,
@@ -99,25 +88,16 @@ def build_trainer(
     )
 
 
-def run(args: TeacherRLArguments, training: GRPOConfig, reward_config: RewardConfig, fmt: FormatConfig) -> None:
-    trainer = build_trainer(args, training, reward_config, fmt)
-
-    # Train (from the last checkpoint with --resume) and save
-    checkpoint = last_checkpoint(training.output_dir) if args.resume else None
-    if args.resume:
-        logger.info("resuming from %s", checkpoint or "the start (no checkpoint yet)")
-    trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(training.output_dir)
-
-
-def parse(argv: Sequence[str] | None) -> tuple[TeacherRLArguments, GRPOConfig, RewardConfig, FormatConfig]:
-    return parse_command(argv, [TeacherRLArguments, GRPOConfig, RewardConfig, FormatConfig], "teacher-rl",
-                         __doc__.split("\n\n")[0], defaults=PAPER_DEFAULTS)
+def parse(argv: Sequence[str] | None) -> tuple[TeacherRLArguments, DataArguments, GRPOConfig, RewardConfig,
+                                                FormatConfig]:
+    return parse_command(argv, [TeacherRLArguments, DataArguments, GRPOConfig, RewardConfig, FormatConfig],
+                         "teacher-rl", __doc__.split("\n\n")[0], defaults=PAPER_DEFAULTS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
-    args, training, reward_config, fmt = parse(argv)
+    args, data, training, reward_config, fmt = parse(argv)
     torch.manual_seed(training.seed)
-    run(args, training, reward_config, fmt)
+    trainer = build_trainer(args, data, training, reward_config, fmt)
+    train_and_save(trainer, training.output_dir, args.resume)
     return 0

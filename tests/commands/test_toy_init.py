@@ -17,7 +17,7 @@ DATA_FILES = ("train", "heldout", "teacher_warmup", "answer_only", "explanations
 
 
 def _init(output, *extra):
-    return rlt(["toy", "init", "--output", str(output), "--n_train", "200", "--n_heldout", "50",
+    return rlt(["toy", "init", "--output_dir", str(output), "--n_train", "200", "--n_heldout", "50",
                 "--pretrain_max_steps", "2", *extra])
 
 
@@ -54,7 +54,8 @@ def test_init_again_reuses_the_world(tmp_path):
 
 def test_init_refuses_a_world_with_another_config(tmp_path, rlt_error):
     assert _init(tmp_path) == 0
-    argv = ["toy", "init", "--output", tmp_path, "--n_train", "200", "--n_heldout", "50", "--pretrain_max_steps", "2"]
+    argv = ["toy", "init", "--output_dir", tmp_path, "--n_train", "200", "--n_heldout", "50",
+            "--pretrain_max_steps", "2"]
     assert re.search(r"another config \(seed: 0 there, 1 asked\)", rlt_error([*argv, "--seed", "1"]))
 
 
@@ -98,4 +99,4 @@ def test_a_missing_or_unknown_subcommand_is_a_usage_error(argv, capsys):
 
 
 def test_init_requires_an_output(rlt_error):
-    assert "--output" in rlt_error(["toy", "init"])
+    assert "--output_dir" in rlt_error(["toy", "init"])

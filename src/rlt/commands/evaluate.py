@@ -13,7 +13,7 @@ right. Sampling defaults to the usual settings for reasoning models, temperature
 
 Writes in ``output_dir``: ``results.jsonl`` (one row per problem: index, question, reference,
 predictions, correct, pass_at_1, completions, finished), ``summary.json`` (pass@1, counts, settings,
-and wall_seconds, of this run alone when it resumed another) and ``run.json``. Completions are
+and wall_seconds, of this run alone when it resumed another) and ``rlt_run.json``. Completions are
 appended to ``results.partial.jsonl`` batch by batch (the vLLM backend writes them all at once); a
 killed run started again with the same model, data and sampling settings generates only what is
 missing, and answers are checked at the end, so ``--match`` or the tags may change between the two runs.
@@ -21,48 +21,39 @@ missing, and answers are checked at the end, so ``--match`` or the tags may chan
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlt.answers import MatchMode, answers_match, extract_answer, reference_answer
+from rlt.arguments import DataArguments, InferenceArguments
 from rlt.config import parse_command, setup_logging
-from rlt.data import QUESTION_KEYS, DataError, read_records, write_jsonl
+from rlt.data import QUESTION_KEYS, DataError, read_records, write_json, write_jsonl
 from rlt.formats import FormatConfig, SequenceBuilder
-from rlt.generation import Generation, SamplingConfig, generate, generate_vllm
-from rlt.modeling import DType, load_causal_lm, load_tokenizer
+from rlt.generation import Generation, SamplingConfig, generate, generate_vllm, one_sample_if_greedy
+from rlt.modeling import load_causal_lm, load_tokenizer
 from rlt.progress import progress_bar
-from rlt.resume import PartialFile, fingerprint, source_id
+from rlt.resume import PartialFile, settings_fingerprint
 from rlt.run_info import write_run_info
 
 logger = logging.getLogger(__name__)
 
 # The command's sampling defaults (SamplingConfig's own are the teacher's): the usual evaluation settings
 # of reasoning models (DeepSeek-R1, Sky-T1, Bespoke-Stratos), long enough for their traces.
-EVALUATE_DEFAULTS = {"temperature": 0.6, "top_p": 0.95, "num_samples": 4, "max_new_tokens": 4096}
-RESULTS, SUMMARY, PARTIAL, RUN_INFO = "results.jsonl", "summary.json", "results.partial.jsonl", "run.json"
+EVALUATE_DEFAULTS = {"temperature": 0.6, "top_p": 0.95, "num_samples": 4, "max_new_tokens": 4096, "split": "test"}
+RESULTS, SUMMARY, PARTIAL = "results.jsonl", "summary.json", "results.partial.jsonl"
 
 
 @dataclass
 class EvaluateArguments:
     model: str = field(metadata={"help": "Model to evaluate: a local folder or a Hugging Face name."})
-    dataset: str = field(metadata={"help": "Benchmark: a JSONL/JSON/Parquet file or folder, or a Hugging Face name."})
-    output_dir: str = field(metadata={"help": "Where to write results.jsonl, summary.json and run.json."})
-    split: str | None = field(default="test", metadata={"help": "Split of a folder or hub dataset (ignored for "
-                                                                "a single file)."})
-    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N problems."})
+    output_dir: str = field(metadata={"help": "Where to write results.jsonl, summary.json and rlt_run.json."})
     match: MatchMode = field(default="math", metadata={"help": "Answer check: 'math' (math-verify) or 'exact' "
                                                                "(integer/string equality, the toy task)."})
-    dtype: DType = field(default="auto", metadata={"help": "Model dtype: auto (bf16 on GPU, fp32 on CPU), ..."})
-    device: str | None = field(default=None, metadata={"help": "Device, e.g. cpu or cuda:0. Default: cuda if any."})
 
     def __post_init__(self) -> None:
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be a positive number of problems, got {self.limit}")
         if self.match not in ("math", "exact"):
             raise ValueError(f"match must be 'math' or 'exact', got {self.match!r}")
 
@@ -91,30 +82,35 @@ def problem_of(record: dict, source: str, row: int) -> Problem:
     return Problem(row - 1, question, reference)
 
 
-def load_problems(dataset: str, split: str | None, limit: int | None) -> list[Problem]:
-    """Every row validated, before any model is loaded: a bad row fails the run at once."""
-    problems = []
-    for row, record in read_records(dataset, split):
-        problems.append(problem_of(record, dataset, row))
-        if limit is not None and len(problems) >= limit:
+def load_problems(data: DataArguments) -> list[Problem]:
+    """Every row validated, before any model is loaded: a bad row fails the run at once (or, with
+    ``on_error skip``, is left out and counted)."""
+    problems, skipped = [], 0
+    for row, record in read_records(data.dataset, data.split):
+        try:
+            problems.append(problem_of(record, data.dataset, row))
+        except DataError:
+            if data.on_error == "raise":
+                raise
+            skipped += 1
+        if data.limit is not None and len(problems) >= data.limit:
             break
+    if skipped:
+        logger.warning("%s: skipped %d rows without a question or a reference answer", data.dataset, skipped)
     if not problems:
-        raise DataError(dataset, "no rows to evaluate")
+        raise DataError(data.dataset, "no rows to evaluate")
     return problems
 
 
 # Resume ----------------------------------------------------------------------------------------------
 
 
-def _fingerprint(args: EvaluateArguments, sampling: SamplingConfig, fmt: FormatConfig) -> str:
-    """What the completions depend on: a partial file made otherwise must not be reused. Batching changes
-    speed only; tags and ``match`` only change the checking, which is redone at the end."""
-    payload = {"model": source_id(args.model), "dtype": args.dtype, "split": args.split,
-               "dataset": source_id(args.dataset), "system_prompt": fmt.student_system_prompt,
-               "sampling": {k: v for k, v in asdict(sampling).items() if k != "batch_size"}}
-    for name in ("temperature", "top_p"):  # YAML's `temperature: 0` is the flag's 0.0
-        payload["sampling"][name] = float(payload["sampling"][name])
-    return fingerprint(payload)
+def _fingerprint(args: EvaluateArguments, data: DataArguments, inference: InferenceArguments,
+                 sampling: SamplingConfig, fmt: FormatConfig) -> str:
+    """What the completions depend on (:func:`rlt.resume.settings_fingerprint`); of the format only the
+    system prompt: tags and ``match`` only change the checking, which is redone at the end."""
+    return settings_fingerprint({"model": args.model, "dataset": data.dataset}, data=data, inference=inference,
+                                sampling=sampling, system_prompt=fmt.student_system_prompt)
 
 
 def _entries(pending: Sequence[Problem], generations: Sequence[Generation]) -> Iterator[dict]:
@@ -132,7 +128,8 @@ def _entries(pending: Sequence[Problem], generations: Sequence[Generation]) -> I
 # Generation and checking -----------------------------------------------------------------------------
 
 
-def generate_completions(args: EvaluateArguments, sampling: SamplingConfig, builder: SequenceBuilder,
+def generate_completions(args: EvaluateArguments, inference: InferenceArguments, sampling: SamplingConfig,
+                         builder: SequenceBuilder,
                          pending: Sequence[Problem], partial: PartialFile) -> None:
     """Generate ``sampling.num_samples`` completions per pending problem, appending them to ``partial``.
 
@@ -144,9 +141,9 @@ def generate_completions(args: EvaluateArguments, sampling: SamplingConfig, buil
         partial.append(_entries(pending, generations))
 
     if sampling.backend == "vllm":
-        save(generate_vllm(args.model, prompts, sampling, dtype=args.dtype))
+        save(generate_vllm(args.model, prompts, sampling, dtype=inference.dtype))
     else:
-        model = load_causal_lm(args.model, args.dtype, args.device, frozen=True)
+        model = load_causal_lm(args.model, inference.dtype, inference.device, frozen=True)
         generate(model, builder.tokenizer, prompts, sampling, on_batch=save)
 
 
@@ -184,46 +181,38 @@ def check_all(problems: Sequence[Problem], done: dict[int, dict], fmt: FormatCon
     return results
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Atomically, like :func:`rlt.data.write_jsonl`: readers never see half a summary."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temporary, path)
-
-
 # The command -----------------------------------------------------------------------------------------
 
 
-def run(args: EvaluateArguments, sampling: SamplingConfig, fmt: FormatConfig) -> dict:
+def run(args: EvaluateArguments, data: DataArguments, inference: InferenceArguments, sampling: SamplingConfig,
+        fmt: FormatConfig) -> dict:
     """Evaluate and write the outputs; returns the summary."""
     started = time.perf_counter()
-    if sampling.greedy and sampling.num_samples > 1:
-        logger.info("greedy decoding: 1 completion per problem instead of %d (they would be equal)",
-                    sampling.num_samples)
-        sampling = replace(sampling, num_samples=1)
+    sampling = one_sample_if_greedy(sampling, "completion per problem")
     output_dir = Path(args.output_dir)
-    problems = load_problems(args.dataset, args.split, args.limit)
+    problems = load_problems(data)
     builder = SequenceBuilder(load_tokenizer(args.model), fmt)  # a model that cannot load fails here, not later
-    write_run_info(output_dir / RUN_INFO, "evaluate", arguments=args, sampling=sampling, format=fmt)
+    write_run_info(output_dir, "evaluate", arguments=args, data=data, inference=inference, sampling=sampling,
+                   format=fmt)
 
-    partial = PartialFile(output_dir / PARTIAL, _fingerprint(args, sampling, fmt), key=lambda entry: entry["index"],
-                          what="completions")
+    partial = PartialFile(output_dir / PARTIAL, _fingerprint(args, data, inference, sampling, fmt),
+                          key=lambda entry: entry["index"], what="completions")
     done = partial.load()
     pending = [p for p in problems if done.get(p.index, {}).get("question") != p.question]
-    logger.info("%s: %d problems, %d already generated, %d to go", args.dataset, len(problems),
+    logger.info("%s: %d problems, %d already generated, %d to go", data.dataset, len(problems),
                 len(problems) - len(pending), len(pending))
     if pending:
-        generate_completions(args, sampling, builder, pending, partial)
+        generate_completions(args, inference, sampling, builder, pending, partial)
         done = partial.load()
 
     results = check_all(problems, done, fmt, args.match)
     summary = {**summarize(results), "num_samples": sampling.num_samples, "greedy": sampling.greedy,
                "temperature": sampling.temperature, "top_p": sampling.top_p,
                "max_new_tokens": sampling.max_new_tokens, "seed": sampling.seed, "backend": sampling.backend,
-               "match": args.match, "model": args.model, "dataset": args.dataset, "split": args.split,
+               "match": args.match, "model": args.model, "dataset": data.dataset, "split": data.split,
                "wall_seconds": round(time.perf_counter() - started, 3)}
     write_jsonl(output_dir / RESULTS, results)
-    _write_json(output_dir / SUMMARY, summary)
+    write_json(output_dir / SUMMARY, summary)
     partial.remove()
     logger.info("pass@1 = %.4f on %d problems × %d samples (%d without an answer, %d unfinished) → %s",
                 summary["pass@1"], summary["problems"], sampling.num_samples, summary["no_answer"],
@@ -231,9 +220,10 @@ def run(args: EvaluateArguments, sampling: SamplingConfig, fmt: FormatConfig) ->
     return summary
 
 
-def parse(argv: Sequence[str] | None) -> tuple[EvaluateArguments, SamplingConfig, FormatConfig]:
-    return parse_command(argv, [EvaluateArguments, SamplingConfig, FormatConfig], "evaluate",
-                         __doc__.split("\n\n")[0], defaults=EVALUATE_DEFAULTS)
+def parse(argv: Sequence[str] | None) -> tuple[EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig,
+                                                FormatConfig]:
+    return parse_command(argv, [EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig, FormatConfig],
+                         "evaluate", __doc__.split("\n\n")[0], defaults=EVALUATE_DEFAULTS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

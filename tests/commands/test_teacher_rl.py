@@ -79,14 +79,13 @@ def test_a_killed_run_resumes_from_its_checkpoint(workspace, tmp_path, caplog):
         process.wait()
     saved = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*")
                 if (p / "trainer_state.json").exists())
-    with caplog.at_level("INFO", logger="rlt.recipes.teacher_rl"):
+    with caplog.at_level("INFO", logger="rlt.sft"):
         rlt(_args(workspace, out, "--max_steps", str(saved + 2), "--resume", "true"))
     assert f"checkpoint-{saved}" in caplog.text
     state = json.loads((out / f"checkpoint-{saved + 2}" / "trainer_state.json").read_text())
     assert state["global_step"] == saved + 2
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("command", ["teacher-rl", "teacher-sft"])
 def test_two_processes_finish_cleanly(command, workspace, tmp_path):
     out = tmp_path / command

@@ -9,18 +9,17 @@ import pytest
 import yaml
 
 from rlt.cli import main as rlt
-from rlt.config import recipes_dir
-from rlt.pipeline import Pipeline, Stage, StageFailed
-from rlt.recipes.demo import seed_stages
+from rlt.config import configs_dir
+from rlt.demo.pipeline import Pipeline, Stage, StageFailed
+from rlt.demo.stages import seed_stages
 
 SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "data" / "demo_smoke_budgets.yaml"
 
 
-@pytest.mark.slow
 def test_quick_demo_reports_the_four_accuracies(tmp_path):
     """Every stage of `rlt demo --quick` for real, on tiny budgets (the shipped ones take minutes)."""
     out = tmp_path / "demo"
-    assert rlt(["demo", "--quick", "true", "--output", str(out), "--budgets", str(SMOKE_BUDGETS)]) == 0
+    assert rlt(["demo", "--quick", "true", "--output_dir", str(out), "--budgets", str(SMOKE_BUDGETS)]) == 0
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert set(summary["accuracy"]) == {"answer_only", "warmup_teacher", "rl_teacher", "gold"}
     assert all(0.0 <= v <= 1.0 for v in summary["accuracy"].values())
@@ -47,11 +46,11 @@ def test_pipeline_runs_in_dependency_order_and_resumes(tmp_path, monkeypatch):
     """Stages are `rlt` commands; here `rlt toy init` twice and a stage that needs both."""
     world = ("--n_train", "20", "--n_heldout", "5", "--pretrain_max_steps", "0")
     stages = [
-        _stage("a", "toy", "init", "--output", str(tmp_path / "a"), *world),
-        _stage("b", "toy", "init", "--output", str(tmp_path / "b"), *world),
-        _stage("c", "toy", "init", "--output", str(tmp_path / "a"), *world, needs=("a", "b")),
+        _stage("a", "toy", "init", "--output_dir", str(tmp_path / "a"), *world),
+        _stage("b", "toy", "init", "--output_dir", str(tmp_path / "b"), *world),
+        _stage("c", "toy", "init", "--output_dir", str(tmp_path / "a"), *world, needs=("a", "b")),
     ]
-    monkeypatch.setattr("rlt.pipeline.os.cpu_count", lambda: 4)
+    monkeypatch.setattr("rlt.demo.pipeline.os.cpu_count", lambda: 4)
     results = Pipeline(stages, tmp_path / "state", workers=2).run()
     assert set(results) == {"a", "b", "c"} and all(r.peak_memory_mib > 0 for r in results.values())
     assert all(0 < r.cpu_seconds for r in results.values())
@@ -76,7 +75,7 @@ def test_unknown_dependencies_are_refused(tmp_path):
 
 def test_later_seeds_copy_the_first_seeds_base_model(tmp_path):
     budget = yaml.safe_load(SMOKE_BUDGETS.read_text())["quick"]
-    recipes = recipes_dir() / "toy"
+    recipes = configs_dir() / "toy"
     first = {s.name: s for s in seed_stages(0, tmp_path, budget, recipes, base_seed=0)}
     later = {s.name: s for s in seed_stages(1, tmp_path, budget, recipes, base_seed=0)}
     assert "--base_model" not in first["seed0/world"].argv and first["seed0/world"].needs == ()
@@ -89,7 +88,7 @@ def test_later_seeds_copy_the_first_seeds_base_model(tmp_path):
 def test_every_stage_reads_its_shipped_recipe(tmp_path):
     """Editing configs/toy/<command>.yaml (the world's model size, a student's steps) changes the demo."""
     budget = yaml.safe_load(SMOKE_BUDGETS.read_text())["quick"]
-    recipes = recipes_dir() / "toy"
+    recipes = configs_dir() / "toy"
     for stage in seed_stages(0, tmp_path, budget, recipes):
         command = "world" if stage.argv[:2] == ("toy", "init") else stage.argv[0].replace("-", "_")
         config = stage.argv[stage.argv.index("--config") + 1]

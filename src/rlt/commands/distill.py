@@ -31,22 +31,21 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 from transformers import PreTrainedModel
 
+from rlt.arguments import DataArguments, InferenceArguments
 from rlt.config import parse_command, setup_logging
-from rlt.data import DataError, Example, load_examples, write_jsonl
-from rlt.formats import TAG_STYLES, FormatConfig, SequenceBuilder
-from rlt.generation import Generation, SamplingConfig, generate, generate_vllm
-from rlt.modeling import DType, load_causal_lm, load_tokenizer
+from rlt.data import Example, write_json, write_jsonl
+from rlt.formats import FormatConfig, SequenceBuilder
+from rlt.generation import Generation, SamplingConfig, generate, generate_vllm, one_sample_if_greedy
+from rlt.modeling import load_causal_lm, load_tokenizer
 from rlt.progress import progress_bar
-from rlt.resume import PartialFile, fingerprint, source_id
+from rlt.resume import PartialFile, settings_fingerprint
 from rlt.reward import RewardConfig, RLTReward, check_same_tokenizer
 from rlt.run_info import write_run_info
 
@@ -54,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 CANDIDATES_PARTIAL, SCORES_PARTIAL = "candidates.partial.jsonl", "scores.partial.jsonl"
 DISTILLED, MESSAGES, CANDIDATES = "distilled.jsonl", "distilled_messages.jsonl", "candidates.jsonl"
-SUMMARY, RUN_INFO = "summary.json", "rlt_run.json"
+SUMMARY = "summary.json"
 # Version of a candidate entry's fields: partial files of an older layout are refused, not misread.
 CANDIDATE_SCHEMA = 2
 
@@ -62,19 +61,13 @@ CANDIDATE_SCHEMA = 2
 @dataclass
 class DistillArguments:
     teacher: str = field(metadata={"help": "Teacher that writes the explanations: a local folder or a hub name."})
-    dataset: str = field(metadata={"help": "Rows with question and solution (any format rlt reads)."})
     output_dir: str = field(metadata={"help": "Where the distilled datasets, candidates and summary go."})
     best_of_k_student: str | None = field(
         default=None,
         metadata={"help": "Frozen student that scores the explanations (RLT reward); keep the best per question. "
                           "Default: no scoring, keep all num_samples explanations."},
     )
-    split: str | None = field(default=None, metadata={"help": "Dataset split (default: the only one / train)."})
-    limit: int | None = field(default=None, metadata={"help": "Use only the first N examples."})
-    on_error: Literal["raise", "skip"] = field(default="raise", metadata={"help": "Bad rows: raise or skip."})
     score_batch_size: int = field(default=64, metadata={"help": "Explanations scored per reward call (best-of-k)."})
-    dtype: DType = field(default="auto", metadata={"help": "Model dtype: auto (bf16 on GPU, fp32 on CPU), ..."})
-    device: str | None = field(default=None, metadata={"help": "Device, e.g. cpu or cuda:0. Default: cuda if any."})
 
 
 # Candidates: the teacher's explanations, as saved in the partial file and candidates.jsonl ----------------
@@ -84,15 +77,11 @@ def _candidate_key(entry: dict) -> tuple[int, int]:
     return entry["question_index"], entry["sample_index"]
 
 
-def _generation_fingerprint(args: DistillArguments, sampling: SamplingConfig, fmt: FormatConfig) -> str:
-    """What the explanations depend on. Batching changes speed only; ``limit`` only which questions are
-    asked, and a question's index is the same under any limit."""
-    return fingerprint({
-        "teacher": source_id(args.teacher), "dtype": args.dtype, "dataset": source_id(args.dataset),
-        "split": args.split, "format": asdict(fmt),
-        "sampling": {k: v for k, v in asdict(sampling).items() if k != "batch_size"},
-        "entries": CANDIDATE_SCHEMA,
-    })
+def _generation_fingerprint(args: DistillArguments, data: DataArguments, inference: InferenceArguments,
+                            sampling: SamplingConfig, fmt: FormatConfig) -> str:
+    """What the explanations depend on (:func:`rlt.resume.settings_fingerprint`)."""
+    return settings_fingerprint({"teacher": args.teacher, "dataset": data.dataset}, data=data, inference=inference,
+                                sampling=sampling, format=fmt, entries=CANDIDATE_SCHEMA)
 
 
 def stop_token_ids(builder: SequenceBuilder) -> list[int]:
@@ -125,9 +114,9 @@ def candidate_entries(builder: SequenceBuilder, question_indices: Sequence[int],
         }
 
 
-def generate_candidates(args: DistillArguments, sampling: SamplingConfig, builder: SequenceBuilder,
-                        examples: Sequence[Example], pending: Sequence[int], partial: PartialFile,
-                        load_teacher: Callable[[], PreTrainedModel]) -> None:
+def generate_candidates(args: DistillArguments, inference: InferenceArguments, sampling: SamplingConfig,
+                        builder: SequenceBuilder, examples: Sequence[Example], pending: Sequence[int],
+                        partial: PartialFile, load_teacher: Callable[[], PreTrainedModel]) -> None:
     """``num_samples`` explanations for each pending question, appended to ``partial`` batch by batch."""
     prompts = [builder.teacher_prompt(examples[i].question, examples[i].solution) for i in pending]
     stop = stop_token_ids(builder)
@@ -137,7 +126,7 @@ def generate_candidates(args: DistillArguments, sampling: SamplingConfig, builde
 
     if sampling.backend == "vllm":
         # generate_vllm loads the engine per call and has no per-batch hook: one call, saved when it returns.
-        save(generate_vllm(args.teacher, prompts, sampling, stop, dtype=args.dtype))
+        save(generate_vllm(args.teacher, prompts, sampling, stop, dtype=inference.dtype))
     else:
         generate(load_teacher(), builder.tokenizer, prompts, sampling, stop, on_batch=save)
 
@@ -160,11 +149,8 @@ def _score_entry_key(entry: dict) -> tuple[int, int, str]:
 
 
 def _scores_fingerprint(args: DistillArguments, reward_config: RewardConfig, generation_fingerprint: str) -> str:
-    reward = asdict(reward_config)
-    for speed_only in ("max_batch_tokens", "logit_chunk_size"):
-        reward.pop(speed_only)
-    return fingerprint({"explanations": generation_fingerprint, "student": source_id(args.best_of_k_student),
-                        "reward": reward})
+    return settings_fingerprint({"student": args.best_of_k_student}, explanations=generation_fingerprint,
+                                reward=reward_config)
 
 
 def score_pending(reward: RLTReward, examples: Sequence[Example], pending: Sequence[dict], partial: PartialFile,
@@ -185,7 +171,8 @@ def score_pending(reward: RLTReward, examples: Sequence[Example], pending: Seque
             bar.advance(0, len(batch))
 
 
-def scored(args: DistillArguments, reward_config: RewardConfig, builder: SequenceBuilder,
+def scored(args: DistillArguments, inference: InferenceArguments, reward_config: RewardConfig,
+           builder: SequenceBuilder,
            examples: Sequence[Example], candidates: list[dict], partial: PartialFile,
            load_teacher: Callable[[], PreTrainedModel]) -> list[dict]:
     """The candidates with ``reward`` and ``reward_terms``; those a killed run scored are not rescored."""
@@ -194,7 +181,7 @@ def scored(args: DistillArguments, reward_config: RewardConfig, builder: Sequenc
     logger.info("scoring with %s: %d explanations, %d already scored", args.best_of_k_student, len(candidates),
                 len(candidates) - len(pending))
     if pending:
-        student = load_causal_lm(args.best_of_k_student, args.dtype, args.device, frozen=True,
+        student = load_causal_lm(args.best_of_k_student, inference.dtype, inference.device, frozen=True,
                                  role="best_of_k_student")
         reward = RLTReward(load_teacher(), student, builder.tokenizer, reward_config, builder.fmt)
         score_pending(reward, examples, pending, partial, args.score_batch_size)
@@ -251,65 +238,53 @@ def summarize(examples: Sequence[Example], candidates: Sequence[dict], rows: Seq
     }
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Atomically, like :func:`rlt.data.write_jsonl`: readers never see half a summary."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temporary, path)
-
-
 def write_outputs(output_dir: Path, examples: Sequence[Example], candidates: Sequence[dict],
                   rows: Sequence[dict], fmt: FormatConfig, summary: dict) -> None:
     write_jsonl(output_dir / DISTILLED,
                 (stratos_row(examples[r["question_index"]], r["explanation"], fmt) for r in rows))
     write_jsonl(output_dir / MESSAGES, (messages_row(examples[r["question_index"]], r, fmt) for r in rows))
     write_jsonl(output_dir / CANDIDATES, candidates)
-    _write_json(output_dir / SUMMARY, summary)
+    write_json(output_dir / SUMMARY, summary)
 
 
 # The command -----------------------------------------------------------------------------------------------
 
 
-def run(args: DistillArguments, sampling: SamplingConfig, reward_config: RewardConfig, fmt: FormatConfig) -> dict:
+def run(args: DistillArguments, data: DataArguments, inference: InferenceArguments, sampling: SamplingConfig,
+        reward_config: RewardConfig, fmt: FormatConfig) -> dict:
     """Distil and write the outputs; returns the summary."""
     started = time.perf_counter()
-    if sampling.greedy and sampling.num_samples > 1:
-        logger.info("greedy decoding: 1 explanation per question instead of %d (they would be equal)",
-                    sampling.num_samples)
-        sampling = replace(sampling, num_samples=1)
-    if args.best_of_k_student and not sampling.greedy:
-        # The reward's teacher log-probs are the teacher's at its sampling temperature, as in teacher-rl.
-        reward_config = replace(reward_config, teacher_temperature=sampling.temperature)
+    sampling = one_sample_if_greedy(sampling, "explanation per question")
+    # The reward's teacher log-probs are the teacher's at its sampling temperature, as in teacher-rl (greedy
+    # decoding has none: then the paper's 0.7 unless set).
+    reward_config = (reward_config.at_sampling_temperature(sampling.temperature) if not sampling.greedy
+                     else replace(reward_config, teacher_temperature=reward_config.teacher_temperature or 0.7))
     output_dir = Path(args.output_dir)
 
     # Data: (question, solution) per example; a reasoning trace in the dataset is not used
-    loaded = load_examples(args.dataset, args.split, on_error=args.on_error, limit=args.limit,
-                           tags=TAG_STYLES[fmt.tag_format])
-    examples = loaded.examples
-    if not examples:
-        raise DataError(args.dataset, "no rows to distil")
-    logger.info("%s: %s", args.dataset, loaded.summary())
+    examples = data.examples(fmt)
 
     # Teacher: prompts from its tokenizer, which a best-of-k judge must share (checked before any weights load);
     # the model is loaded once, when first needed (if at all)
     builder = SequenceBuilder(load_tokenizer(args.teacher, "teacher"), fmt)
     if args.best_of_k_student:
         check_same_tokenizer(builder.tokenizer, load_tokenizer(args.best_of_k_student, "best_of_k_student"))
-    load_teacher = functools.cache(functools.partial(load_causal_lm, args.teacher, args.dtype, args.device,
+    load_teacher = functools.cache(functools.partial(load_causal_lm, args.teacher, inference.dtype, inference.device,
                                                      frozen=True, role="teacher"))
-    write_run_info(output_dir / RUN_INFO, "distill", arguments=args, sampling=sampling, reward=reward_config,
-                   format=fmt)
+    write_run_info(output_dir, "distill", arguments=args, data=data, inference=inference, sampling=sampling,
+                   reward=reward_config, format=fmt)
 
     # Generate: k explanations per question, saved as they come; questions a killed run completed are skipped
     k = sampling.num_samples
-    candidates_partial = PartialFile(output_dir / CANDIDATES_PARTIAL, _generation_fingerprint(args, sampling, fmt),
+    candidates_partial = PartialFile(output_dir / CANDIDATES_PARTIAL,
+                                     _generation_fingerprint(args, data, inference, sampling, fmt),
                                      _candidate_key, "explanations")
     done: dict[Hashable, dict] = candidates_partial.load()
     pending = [q for q in range(len(examples)) if any((q, s) not in done for s in range(k))]
     logger.info("%d questions × %d explanations: %d questions already done, %d to go", len(examples), k,
                 len(examples) - len(pending), len(pending))
     if pending:
-        generate_candidates(args, sampling, builder, examples, pending, candidates_partial, load_teacher)
+        generate_candidates(args, inference, sampling, builder, examples, pending, candidates_partial, load_teacher)
         done = candidates_partial.load()
     candidates = [done[(q, s)] for q in range(len(examples)) for s in range(k)]
 
@@ -320,7 +295,8 @@ def run(args: DistillArguments, sampling: SamplingConfig, reward_config: RewardC
                                      _scores_fingerprint(args, reward_config, candidates_partial.fingerprint),
                                      _score_entry_key, "rewards")
         partials.append(scores_partial)
-        candidates = scored(args, reward_config, builder, examples, candidates, scores_partial, load_teacher)
+        candidates = scored(args, inference, reward_config, builder, examples, candidates, scores_partial,
+                            load_teacher)
         rows = keep_best(candidates)
 
     # Output: each file written whole, then the partial files go
@@ -332,9 +308,11 @@ def run(args: DistillArguments, sampling: SamplingConfig, reward_config: RewardC
     return summary
 
 
-def parse(argv: Sequence[str] | None) -> tuple[DistillArguments, SamplingConfig, RewardConfig, FormatConfig]:
-    return parse_command(argv, [DistillArguments, SamplingConfig, RewardConfig, FormatConfig], "distill",
-                         __doc__.split("\n\n")[0])
+def parse(argv: Sequence[str] | None) -> tuple[DistillArguments, DataArguments, InferenceArguments, SamplingConfig,
+                                                RewardConfig, FormatConfig]:
+    return parse_command(argv, [DistillArguments, DataArguments, InferenceArguments, SamplingConfig, RewardConfig,
+                                FormatConfig], "distill", __doc__.split("\n\n")[0],
+                         defaults={"teacher_temperature": None})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

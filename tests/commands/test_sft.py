@@ -68,7 +68,7 @@ def test_rows_without_a_trace_are_bad_rows(command, workspace, tmp_path, caplog)
     with pytest.raises(DataError, match="rows.jsonl row 2: no reasoning trace"):
         rlt([command, *args, "--debug"])
     assert not (tmp_path / "m").exists()
-    with caplog.at_level("INFO", logger="rlt.sft"):
+    with caplog.at_level("INFO", logger="rlt.arguments"):
         assert rlt([command, *args, "--on_error", "skip"]) == 0
     assert "loaded 8 rows, skipped 1 (row 2: no reasoning trace" in caplog.text
 
