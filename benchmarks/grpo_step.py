@@ -1,4 +1,4 @@
-"""Benchmark: where a GRPO step of the toy recipe spends its time, with and without log-prob reuse.
+"""Benchmark: where a GRPO step of the toy config spends its time, with and without log-prob reuse.
 
 Runs `rlt teacher-rl` with configs/toy/teacher_rl.yaml on a fresh toy world (its warmed-up
 teacher and gold student are trained first, so completions have realistic lengths) and times each
@@ -9,7 +9,7 @@ step's parts by wrapping the trainer's methods:
 * the rest        – everything else in the step: TRL's scoring passes (old/reference log-probs),
                     the loss forward/backward and the optimiser step.
 
-Two runs: on-policy (the toy recipe as is: TRL computes no policy log-probs before the reward, so
+Two runs: on-policy (the toy config as is: TRL computes no policy log-probs before the reward, so
 the reward runs its own teacher pass) and with ``steps_per_generation 2`` (TRL computes the policy's
 log-probs for importance sampling, and the reward reuses them instead of a teacher pass). The reuse
 ratio compares the reward's time per completion in the two runs.
@@ -79,7 +79,7 @@ def count_completions(trainer, timer: StepTimer) -> None:
 
 
 def train_models(world: Path) -> None:
-    """The toy world, a warmed-up teacher and a gold-explanation student (the recipe's inputs)."""
+    """The toy world, a warmed-up teacher and a gold-explanation student (the config's inputs)."""
     rlt(["toy", "init", "--output_dir", str(world), "--n_train", "2000", "--n_heldout", "100",
          "--pretrain_max_steps", "0"])
     rlt(["teacher-sft", "--config", str(CONFIGS / "teacher_sft.yaml"), "--model", str(world / "base_model"),
@@ -133,7 +133,7 @@ def main() -> None:
         on_policy = time_steps(world, Path(tmp) / "a", args.steps, args.warmup_steps)
         reuse = time_steps(world, Path(tmp) / "b", args.steps, args.warmup_steps, "--steps_per_generation", "2")
 
-    print(f"toy GRPO recipe, {torch.get_num_threads()} threads, {args.steps - args.warmup_steps} measured steps")
+    print(f"toy GRPO config, {torch.get_num_threads()} threads, {args.steps - args.warmup_steps} measured steps")
     print(f"{'seconds per step':<28}{'on-policy':>12}{'with reuse':>12}")
     for name in ("s/step", "generation", "reward", "reward: teacher", "reward: student", "rest"):
         print(f"{name:<28}{on_policy[name]:>12.3f}{reuse[name]:>12.3f}")

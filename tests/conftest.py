@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SLOW_FOLDERS = ("commands",)
-SLOW_FILES = ("test_paper_recipes.py",)
+SLOW_FILES = ("test_paper_configs.py",)
 
 
 def pytest_collection_modifyitems(items):
@@ -47,6 +47,40 @@ def rlt_error(capsys):
         errors = [line for line in err.splitlines() if line.startswith("error: ")]
         assert status == 2 and len(errors) == 1 and "Traceback" not in err, err
         return errors[0].removeprefix("error: ")
+
+    return run
+
+
+@pytest.fixture
+def kill_and_resume(caplog):
+    """Runs a trainer command in its own process, SIGKILLs it once it has saved a checkpoint (wherever it is:
+    maybe saving the next one), resumes it with ``--resume true`` for two more steps, and checks that it went
+    on from the newest whole checkpoint. ``argv(*extra)`` builds the command's arguments."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rlt.cli import main
+
+    def run(argv, out: Path) -> None:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        process = subprocess.Popen([sys.executable, "-m", "rlt.cli", *argv("--max_steps", "500")], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 240
+            while not (out / "checkpoint-2" / "trainer_state.json").exists():
+                assert process.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+                time.sleep(0.2)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        saved = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+        with caplog.at_level("INFO", logger="rlt.sft"):
+            assert main(argv("--max_steps", str(saved + 2), "--resume", "true")) == 0
+        assert f"resuming from {out / f'checkpoint-{saved}'}" in caplog.text
+        state = json.loads((out / f"checkpoint-{saved + 2}" / "trainer_state.json").read_text())
+        assert state["global_step"] == saved + 2
 
     return run
 

@@ -1,4 +1,4 @@
-"""Every recipe in configs/ parses with its command's parser: a typo fails here, not on a GPU node."""
+"""Every config in configs/ parses with its command's parser: a typo fails here, not on a GPU node."""
 
 from __future__ import annotations
 
@@ -11,20 +11,20 @@ import yaml
 from rlt.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-RECIPES = sorted(p for p in CONFIGS.glob("*/*.yaml")
+CONFIG_FILES = sorted(p for p in CONFIGS.glob("*/*.yaml")
                  if p.parent.name != "accelerate" and not p.stem.endswith("_budgets"))
-# A recipe file is named after its command's module, but these.
+# A config file is named after its command's module, but these.
 MODULES = {"world": "rlt.commands.toy", "student_sft_32b": "rlt.commands.student_sft"}
 
 
 @pytest.fixture(autouse=True)
 def _bf16_is_allowed(monkeypatch):
-    """Paper recipes ask for bf16; on this CPU-only machine validate everything else."""
+    """Paper configs ask for bf16; on this CPU-only machine validate everything else."""
     monkeypatch.setattr("transformers.training_args.is_torch_bf16_gpu_available", lambda: True)
 
 
-@pytest.mark.parametrize("path", RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_recipe_parses(path, capsys):
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_config_parses(path, capsys):
     module = importlib.import_module(MODULES.get(path.stem, f"rlt.commands.{path.stem}"))
     parsed = _parse(module, path, capsys)
     values = yaml.safe_load(path.read_text())
@@ -36,7 +36,7 @@ def test_recipe_parses(path, capsys):
 
 
 def _parse(module, path, capsys, flags=()) -> tuple:
-    """Parse the recipe (and ``flags``); paths it leaves to the command line (model...) get placeholders."""
+    """Parse the config (and ``flags``); paths it leaves to the command line (model...) get placeholders."""
     placeholders: list[str] = []
     for _ in range(3):  # argparse names the required flags it misses; a config's own check, the rest
         try:
@@ -57,7 +57,7 @@ def _same(parsed, given) -> bool:
     return parsed == given
 
 
-def test_toy_recipes_share_one_format():
+def test_toy_configs_share_one_format():
     """The toy teacher and student must see the same prompts in every stage."""
     formats = {p.name: {k: v for k, v in yaml.safe_load(p.read_text()).items() if k.endswith("system_prompt")}
                for p in (CONFIGS / "toy").glob("*.yaml") if p.stem != "world"}
@@ -84,8 +84,8 @@ def test_multinode_launch_config_parses_with_accelerate():
         "--config_file", str(path), "--machine_rank", "3", "--main_process_ip", "10.0.0.1", "-m", "rlt.cli",
         "student-sft", "--config", str(CONFIGS / "paper" / "student_sft_32b.yaml")])
     assert (args.machine_rank, args.main_process_ip, args.module) == (3, "10.0.0.1", True)
-    recipe = yaml.safe_load((CONFIGS / "paper" / "student_sft_32b.yaml").read_text())
-    assert config.num_processes * recipe["per_device_train_batch_size"] * recipe["gradient_accumulation_steps"] == 96
+    student = yaml.safe_load((CONFIGS / "paper" / "student_sft_32b.yaml").read_text())
+    assert config.num_processes * student["per_device_train_batch_size"] * student["gradient_accumulation_steps"] == 96
 
 
 def test_demo_budgets_name_every_stage_and_parse_as_flags(capsys):
@@ -99,3 +99,24 @@ def test_demo_budgets_name_every_stage_and_parse_as_flags(capsys):
         assert profile["seeds"] and set(profile) == {"seeds", *commands}
         for name, module in commands.items():
             _parse(module, CONFIGS / "toy" / f"{name}.yaml", capsys, profile[name])
+
+
+@pytest.mark.parametrize(("command", "reads"), [
+    ("teacher-sft", True), ("teacher-rl", True), ("distill", True), ("student-sft", True), ("evaluate", True),
+    ("score", True), ("demo", False)])
+def test_every_command_speaks_one_vocabulary(command, reads, capsys):
+    """`--output_dir` wherever a command writes, `--dataset` wherever it reads."""
+    from rlt.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "--output_dir" in text and ("--dataset" in text) == reads
+
+
+def test_toy_init_writes_to_output_dir(capsys):
+    from rlt.commands.toy import parse
+
+    with pytest.raises(SystemExit):
+        parse(["--help"])
+    assert "--output_dir" in capsys.readouterr().out

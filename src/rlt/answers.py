@@ -22,11 +22,14 @@ import re
 import threading
 from typing import Literal
 
+from rlt.countdown import Puzzle, is_countdown_row, puzzle_of
+from rlt.countdown import check as check_countdown
 from rlt.formats import FormatConfig
 
 logger = logging.getLogger(__name__)
 
-MatchMode = Literal["math", "exact"]
+MatchMode = Literal["math", "exact", "countdown"]
+MATCH_MODES = ("math", "exact", "countdown")
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _FINAL_ANSWER = re.compile(r"^[ \t]*####[ \t]*(\S[^\n]*?)[ \t]*$", flags=re.MULTILINE)
@@ -74,11 +77,14 @@ def extract_answer(text: str, fmt: FormatConfig | None = None) -> str | None:
 def reference_answer(row: dict) -> str:
     """The gold answer of a benchmark row, from the first field that has one:
 
+    a Countdown row's puzzle (``"24 from [3, 4, 5, 6]"``: any right expression is right), else
     ``answer`` (MATH-500, AIME24, Sky-T1 rows; the ``#### n`` value when it is a GSM8K worked answer),
     else ``solution``: its last ``\\boxed{}``, else its ``#### n`` value, else the solution itself when it
     is one line (a bare answer, as in the toy task). A multi-line solution without either is an error
     rather than a guess: comparing predictions with a whole worked solution would score noise.
     """
+    if is_countdown_row(row):
+        return str(puzzle_of(row))
     answer = row.get("answer")
     if answer is not None and str(answer).strip():
         return final_answer_line(str(answer)) or str(answer).strip()
@@ -94,17 +100,21 @@ def reference_answer(row: dict) -> str:
 
 
 def answers_match(predicted: str | None, reference: str, mode: MatchMode = "math") -> bool:
-    """Whether ``predicted`` is ``reference``: by math-verify (``"math"``) or exactly (``"exact"``: equal
-    integers, or equal strings after stripping; the toy task). A missing prediction never matches."""
+    """Whether ``predicted`` is ``reference``: by math-verify (``"math"``), exactly (``"exact"``: equal
+    integers, or equal strings after stripping; the toy task), or as a Countdown expression
+    (``"countdown"``: the reference is the puzzle, :func:`rlt.countdown.check`). A missing prediction never
+    matches."""
     if predicted is None:
         return False
     predicted, reference = predicted.strip(), reference.strip()
+    if mode == "countdown":
+        return check_countdown(predicted, Puzzle.parse(reference))
     if mode == "exact":
         if _INTEGER.fullmatch(predicted) and _INTEGER.fullmatch(reference):
             return int(predicted) == int(reference)
         return predicted == reference
     if mode != "math":
-        raise ValueError(f"mode must be 'math' or 'exact', got {mode!r}")
+        raise ValueError(f"mode must be one of {', '.join(MATCH_MODES)}, got {mode!r}")
     return predicted == reference or _math_verify(predicted, reference)
 
 
@@ -131,4 +141,5 @@ def _math_verify(predicted: str, reference: str) -> bool:
         return False
 
 
-__all__ = ["MatchMode", "answers_match", "extract_answer", "final_answer_line", "last_boxed", "reference_answer"]
+__all__ = ["MATCH_MODES", "MatchMode", "answers_match", "extract_answer", "final_answer_line", "last_boxed",
+           "reference_answer"]

@@ -17,6 +17,7 @@ COMMANDS = {
     "teacher-sft": ("rlt.commands.teacher_sft", "Warm up a teacher: SFT on the teacher format (loss on explanations)."),
     "teacher-rl": ("rlt.commands.teacher_rl", "Train a teacher with GRPO on the RLT reward (frozen student judge)."),
     "student-sft": ("rlt.commands.student_sft", "Distil a student: SFT on question → thought + solution records."),
+    "student-rl": ("rlt.commands.student_rl", "RL of a student on reference answers (verifiable reward, GRPO)."),
     "score": ("rlt.commands.score", "Score explanations with the RLT reward (per row, or best-of-k)."),
     "evaluate": ("rlt.commands.evaluate", "Generate answers on a benchmark and report pass@1 (math-verify)."),
     "distill": ("rlt.commands.distill", "A teacher explains each question k times; keep all, or the best by reward."),

@@ -10,6 +10,9 @@ the folder or dataset, and the split).
 
 Row formats (:func:`normalize_record`), tried in this order; the first that applies decides:
 
+0) **Countdown**: ``target`` and ``nums`` (TinyZero's files): a stated question and a solution found by
+   exact search (:mod:`rlt.countdown`); a row no expression solves is a bad row;
+
 a) **custom**: a question field (``question``, else ``prompt``, else ``problem``) and ``solution``.
    This also covers MATH-style rows (``problem``, ``solution``, ``answer``: the worked solution is
    kept verbatim, ``answer`` is ignored), AIME24 rows (``question`` == ``problem``) and Sky-T1 /
@@ -38,6 +41,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rlt import countdown
 from rlt.errors import UserError
 from rlt.formats import SOLUTION, STRATOS, THOUGHT, TagStyle
 from rlt.sources import is_local_path
@@ -255,6 +259,8 @@ class _Row:
 def normalize_record(record: dict, *, source: str, row: int, tags: TagStyle = STRATOS) -> Example:
     """Read one row in the first format that applies (see the module docstring for the order)."""
     r = _Row(record, source, row)
+    if countdown.is_countdown_row(record):
+        return _from_countdown(r)
     question_key = r.first_key(QUESTION_KEYS)
     if question_key and r.has("solution"):
         return Example(r.text(question_key), r.text("solution"), _record_trace(r, tags))
@@ -341,6 +347,15 @@ def _from_gsm8k(r: _Row, question_key: str, tags: TagStyle) -> Example:
         raise r.error("field 'answer' does not end with a '#### <final answer>' line (GSM8K format); "
                       "name the field 'solution' to use it verbatim", "answer")
     return Example(r.text(question_key), _CALCULATOR.sub("", answer), _record_trace(r, tags))
+
+
+def _from_countdown(r: _Row) -> Example:
+    """A stated question and a solution found by exact search (:mod:`rlt.countdown`)."""
+    try:
+        question, solution = countdown.example_fields(r.record)
+    except ValueError as error:
+        raise r.error(str(error), "nums") from None
+    return Example(question, solution)
 
 
 def _type_name(value: object) -> str:

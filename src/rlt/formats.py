@@ -228,15 +228,18 @@ class TeacherSequence:
 
 @dataclass(frozen=True)
 class TrainingSequence:
-    """An SFT example as token ids: the prompt (no loss) and, from ``completion_start``, the answer."""
+    """An SFT example as token ids: the prompt, the answer ``[completion_start, completion_end)`` (the only
+    tokens in the loss), and what the chat template renders after the end of turn, if anything."""
 
     ids: list[int]
     completion_start: int
+    completion_end: int
 
     def record(self) -> dict[str, list[int]]:
         """TRL's pre-tokenised format: ``input_ids`` and a ``completion_mask`` (1 = in the loss)."""
-        return {"input_ids": self.ids,
-                "completion_mask": [0] * self.completion_start + [1] * (len(self.ids) - self.completion_start)}
+        start, end = self.completion_start, self.completion_end
+        mask = [0] * start + [1] * (end - start) + [0] * (len(self.ids) - end)
+        return {"input_ids": self.ids, "completion_mask": mask}
 
 
 @dataclass(frozen=True)
@@ -319,33 +322,38 @@ class SequenceBuilder:
         """The teacher's warm-up example: the teacher prompt's ids, exactly as ``teacher-rl`` and
         ``distill`` prompt it, then the explanation's ids, then the end tag and end of turn."""
         messages = self.fmt.teacher_messages(question, solution, _EXPLANATION_SLOT)
-        end_of_turn = self._text_after_slot(messages, _EXPLANATION_SLOT, self.teacher_prompt(question, solution))
-        return self._training_sequence(self.teacher_prompt_ids(question, solution), explanation, end_of_turn)
+        end_of_turn, _ = self._text_after_slot(messages, _EXPLANATION_SLOT, self.teacher_prompt(question, solution))
+        return self._training_sequence(self.teacher_prompt_ids(question, solution), [explanation, end_of_turn])
 
     def student_training_sequence(self, question: str, explanation: str, solution: str) -> TrainingSequence:
         """The student's distillation example: the student prompt's ids, exactly as ``evaluate`` prompts
-        it, then its answer (thought + solution) and end of turn, tokenised as one text."""
+        it, then its answer (thought + solution) and end of turn, tokenised as one text, then the rest of the
+        rendered chat (no loss), the sequence TRL's conversational path trains on."""
         messages = [*self.fmt.student_prompt_messages(question), {"role": "assistant", "content": _ANSWER_SLOT}]
-        end_of_turn = self._text_after_slot(messages, _ANSWER_SLOT, self.student_prompt(question))
+        end_of_turn, rest = self._text_after_slot(messages, _ANSWER_SLOT, self.student_prompt(question))
         return self._training_sequence(self.student_prompt_ids(question),
-                                       self.fmt.student_answer(explanation, solution) + end_of_turn)
+                                       [self.fmt.student_answer(explanation, solution) + end_of_turn], rest)
 
-    def _text_after_slot(self, messages: list[dict], slot: str, prompt: str) -> str:
-        """What the template renders after ``slot`` up to the end of the turn (its EOS included)."""
+    def _text_after_slot(self, messages: list[dict], slot: str, prompt: str) -> tuple[str, str]:
+        """What the template renders after ``slot``: up to the end of the turn (its EOS included), and after."""
         before, after = _split_on_slots(_render(self.tokenizer, messages), [slot], "training chat")
         if before != prompt:
             raise ValueError("the chat template renders the prompt differently inside a full chat; rlt needs the "
                              "prompt to be a prefix of the conversation")
         eos = self.tokenizer.eos_token
-        return after[: after.index(eos) + len(eos)] if eos and eos in after else after
+        end = after.index(eos) + len(eos) if eos and eos in after else len(after)
+        return after[:end], after[end:]
 
-    def _training_sequence(self, prompt_ids: Sequence[int], *completion_texts: str) -> TrainingSequence:
-        """Prompt ids, then each text's ids (tokenised apart, so that their ids match other sequences'),
-        then EOS if no text brought it (a template that does not close its turn with it)."""
+    def _training_sequence(self, prompt_ids: Sequence[int], completion_texts: Sequence[str],
+                           rest: str = "") -> TrainingSequence:
+        """Prompt ids, then each completion text's ids (tokenised apart, so that their ids match other
+        sequences'), EOS if no text brought it (a template that does not close its turn with it), then
+        ``rest``'s ids, outside the loss."""
         completion = [i for text in completion_texts for i in self.encode(text)]
         if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in completion[-1:]:
             completion.append(self.tokenizer.eos_token_id)
-        return TrainingSequence([*prompt_ids, *completion], len(prompt_ids))
+        end = len(prompt_ids) + len(completion)
+        return TrainingSequence([*prompt_ids, *completion, *self.encode(rest)], len(prompt_ids), end)
 
     # Reward sequences ----------------------------------------------------------------------------
 

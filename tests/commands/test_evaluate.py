@@ -10,11 +10,12 @@ import pytest
 
 from rlt.arguments import DataArguments, InferenceArguments
 from rlt.cli import main as rlt
-from rlt.commands.evaluate import EvaluateArguments, Problem, _fingerprint, check_problem, summarize
+from rlt.commands.evaluate import EvaluateArguments, _fingerprint, check_problem, summarize
 from rlt.data import DataError
 from rlt.errors import UserError
 from rlt.formats import FormatConfig
 from rlt.generation import SamplingConfig
+from rlt.problems import Problem
 
 ROWS = [
     {"question": "What is 1+2?", "solution": "1+2=3", "answer": "3"},

@@ -74,9 +74,11 @@ def _trained_rows(monkeypatch, run) -> list[dict]:
 
 
 def _prompt_and_target(row: dict) -> tuple[list[int], list[int]]:
-    start = next(i for i, label in enumerate(row["labels"]) if label != -100)
-    assert all(label == token for label, token in zip(row["labels"][start:], row["input_ids"][start:]))
-    return row["input_ids"][:start], row["input_ids"][start:]
+    """The ids before the loss and the ids in it, checking that the loss covers one run of tokens."""
+    trained = [i for i, label in enumerate(row["labels"]) if label != -100]
+    start, end = trained[0], trained[-1] + 1
+    assert trained == list(range(start, end)) and row["labels"][start:end] == row["input_ids"][start:end]
+    return row["input_ids"][:start], row["input_ids"][start:end]
 
 
 def _short_traces(path, n: int):

@@ -30,18 +30,19 @@ def workspace(tmp_path_factory, char_tokenizer):
     return root
 
 
-def _split(record: dict) -> tuple[list[int], list[int]]:
-    """A record's prompt ids and completion ids (where the mask is 1), checking the mask is one run."""
+def _split(record: dict) -> tuple[list[int], list[int], list[int]]:
+    """A record's prompt ids, completion ids (where the mask is 1, one run) and the ids after them."""
     mask = record["completion_mask"]
-    start = mask.index(1)
-    assert mask == [0] * start + [1] * (len(mask) - start)
-    return record["input_ids"][:start], record["input_ids"][start:]
+    start, end = mask.index(1), len(mask) - mask[::-1].index(1)
+    assert mask == [0] * start + [1] * (end - start) + [0] * (len(mask) - end)
+    return record["input_ids"][:start], record["input_ids"][start:end], record["input_ids"][end:]
 
 
 def test_teacher_records_are_the_teacher_prompt_then_the_explanation(char_tokenizer):
     fmt = FormatConfig(teacher_system_prompt="Explain.")
     [record] = teacher_records(EXAMPLES[:1], char_tokenizer, fmt)
-    prompt, completion = _split(record)
+    prompt, completion, after = _split(record)
+    assert after == []
     assert prompt == list(SequenceBuilder(char_tokenizer, fmt).teacher_prompt_ids("What is 12+30+41?", "83"))
     assert char_tokenizer.decode(prompt).endswith("<|begin_of_solution|>83<|end_of_solution|>\n\n"
                                                   "<|begin_of_explanation|>")
@@ -51,7 +52,8 @@ def test_teacher_records_are_the_teacher_prompt_then_the_explanation(char_tokeni
 def test_student_records_are_the_student_prompt_then_the_answer(char_tokenizer):
     fmt = FormatConfig(student_system_prompt="Think.")
     [record] = student_records(EXAMPLES[:1], char_tokenizer, fmt)
-    prompt, completion = _split(record)
+    prompt, completion, after = _split(record)
+    assert char_tokenizer.decode(after) == "\n"  # the rest of the rendered chat, outside the loss
     assert prompt == list(SequenceBuilder(char_tokenizer, fmt).student_prompt_ids("What is 12+30+41?"))
     assert char_tokenizer.decode(prompt).startswith("<|im_start|>system\nThink.<|im_end|>")
     assert char_tokenizer.decode(completion) == fmt.student_answer("12+30=42, 42+41=83", "83") + "<|im_end|>"

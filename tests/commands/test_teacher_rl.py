@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -63,27 +61,9 @@ def test_policy_log_probs_computed_by_trl_are_reused(workspace, tmp_path):
     assert all(math.isfinite(entry["rlt/reward"]) for entry in reward_logs)
 
 
-def test_a_killed_run_resumes_from_its_checkpoint(workspace, tmp_path, caplog):
+def test_a_killed_run_resumes_from_its_checkpoint(workspace, tmp_path, kill_and_resume):
     """The kill lands wherever the run is, possibly while it saves: resuming takes the newest whole checkpoint."""
-    out = tmp_path / "rl"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "rlt.cli", *_args(workspace, out, "--max_steps", "500")],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 240
-        while not (out / "checkpoint-2" / "trainer_state.json").exists():
-            assert process.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    saved = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*")
-                if (p / "trainer_state.json").exists())
-    with caplog.at_level("INFO", logger="rlt.sft"):
-        rlt(_args(workspace, out, "--max_steps", str(saved + 2), "--resume", "true"))
-    assert f"checkpoint-{saved}" in caplog.text
-    state = json.loads((out / f"checkpoint-{saved + 2}" / "trainer_state.json").read_text())
-    assert state["global_step"] == saved + 2
+    kill_and_resume(lambda *extra: _args(workspace, tmp_path / "rl", *extra), tmp_path / "rl")
 
 
 @pytest.mark.parametrize("command", ["teacher-rl", "teacher-sft"])

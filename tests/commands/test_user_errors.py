@@ -74,6 +74,7 @@ def test_different_tokenizers_are_refused_before_any_weights_load(char_models, t
     (["--temperature", "-1"], "temperature must be a finite number >= 0"),
     (["--tag_format", "xml"], "invalid choice: 'xml'"),
     (["--no_such_option", "1"], "--no_such_option"),
+    (["--teacher_temperature", "0.5", "--best_of_k_student", "s"], "teacher_temperature=0.5 but the teacher samples"),
 ])
 def test_a_bad_option_is_one_line(char_models, rows, tmp_path, rlt_error, flags, expected):
     argv = ["distill", "--teacher", char_models / "teacher", "--dataset", rows, "--output_dir", tmp_path / "o"]

@@ -98,15 +98,13 @@ def test_sky_t1_traces_only_where_both_thought_tags_are_present() -> None:
     assert [e.reasoning_trace for e in examples] == expected
 
 
-def test_countdown_has_no_solution_and_fails_clearly() -> None:
+def test_countdown_rows_become_questions_with_solutions() -> None:
     """Countdown rows (verl RL format) carry a target, not a reference solution, which the teacher needs:
-    the loader reports it rather than guessing one."""
-    path = shared("countdown/test.parquet")
-    with pytest.raises(DataError, match=r"countdown/test\.parquet row 1: no 'answer' or 'solution' field "
-                                        r"\(fields: ability, data_source, .*prompt"):
-        load_examples(path)
-    result = load_examples(path, on_error="skip")
-    assert not result.examples and len(result.skipped) == 2001
+    the loader finds one by exact search (rlt.countdown), and states the question."""
+    result = load_examples(shared("countdown/test.parquet"), limit=20)
+    assert len(result.examples) == 20 and not result.skipped
+    first = result.examples[0]
+    assert first.question.startswith("Using the numbers [96, 7, 37, 74]") and first.solution.endswith(" = 55")
 
 
 # Conversation rows ---------------------------------------------------------------------------------

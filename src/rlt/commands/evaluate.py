@@ -27,13 +27,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlt.answers import MatchMode, answers_match, extract_answer, reference_answer
+from rlt.answers import MATCH_MODES, MatchMode, answers_match, extract_answer
 from rlt.arguments import DataArguments, InferenceArguments
 from rlt.config import parse_command, setup_logging
-from rlt.data import QUESTION_KEYS, DataError, read_records, write_json, write_jsonl
+from rlt.data import write_json, write_jsonl
 from rlt.formats import FormatConfig, SequenceBuilder
 from rlt.generation import Generation, SamplingConfig, generate, generate_vllm, one_sample_if_greedy
 from rlt.modeling import load_causal_lm, load_tokenizer
+from rlt.problems import Problem, load_problems
 from rlt.progress import progress_bar
 from rlt.resume import PartialFile, settings_fingerprint
 from rlt.run_info import write_run_info
@@ -50,56 +51,13 @@ RESULTS, SUMMARY, PARTIAL = "results.jsonl", "summary.json", "results.partial.js
 class EvaluateArguments:
     model: str = field(metadata={"help": "Model to evaluate: a local folder or a Hugging Face name."})
     output_dir: str = field(metadata={"help": "Where to write results.jsonl, summary.json and rlt_run.json."})
-    match: MatchMode = field(default="math", metadata={"help": "Answer check: 'math' (math-verify) or 'exact' "
-                                                               "(integer/string equality, the toy task)."})
+    match: MatchMode = field(default="math", metadata={"help": "Answer check: 'math' (math-verify), 'exact' "
+                                                               "(integer/string equality, the toy task) or "
+                                                               "'countdown' (a Countdown expression)."})
 
     def __post_init__(self) -> None:
-        if self.match not in ("math", "exact"):
-            raise ValueError(f"match must be 'math' or 'exact', got {self.match!r}")
-
-
-@dataclass(frozen=True)
-class Problem:
-    index: int  # 0-based position in the dataset (row - 1)
-    question: str
-    reference: str
-
-
-# Data ------------------------------------------------------------------------------------------------
-
-
-def problem_of(record: dict, source: str, row: int) -> Problem:
-    """The question and reference answer of one benchmark row; a :class:`DataError` names the row."""
-    key = next((k for k in QUESTION_KEYS if record.get(k) is not None), None)
-    question = record.get(key) if key else None
-    if not isinstance(question, str) or not question.strip():
-        raise DataError(source, f"no question: expected a non-empty string in {', '.join(QUESTION_KEYS)} "
-                                f"(fields: {', '.join(map(str, record))})", row=row, field=key or "question")
-    try:
-        reference = reference_answer(record)
-    except ValueError as error:
-        raise DataError(source, str(error), row=row, field="answer") from None
-    return Problem(row - 1, question, reference)
-
-
-def load_problems(data: DataArguments) -> list[Problem]:
-    """Every row validated, before any model is loaded: a bad row fails the run at once (or, with
-    ``on_error skip``, is left out and counted)."""
-    problems, skipped = [], 0
-    for row, record in read_records(data.dataset, data.split):
-        try:
-            problems.append(problem_of(record, data.dataset, row))
-        except DataError:
-            if data.on_error == "raise":
-                raise
-            skipped += 1
-        if data.limit is not None and len(problems) >= data.limit:
-            break
-    if skipped:
-        logger.warning("%s: skipped %d rows without a question or a reference answer", data.dataset, skipped)
-    if not problems:
-        raise DataError(data.dataset, "no rows to evaluate")
-    return problems
+        if self.match not in MATCH_MODES:
+            raise ValueError(f"match must be one of {', '.join(MATCH_MODES)}, got {self.match!r}")
 
 
 # Resume ----------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""Every paper recipe (configs/paper/*.yaml) runs through its command, on Qwen2.5's real tokenizer with tiny
+"""Every paper config (configs/paper/*.yaml) runs through its command, on Qwen2.5's real tokenizer with tiny
 random Qwen2.5-shaped models: a wrong key or an incompatible combination fails here, not on a GPU node.
 
-Only paths, steps, lengths and device settings are overridden; every other key is the recipe's own.
+Only paths, steps, lengths and device settings are overridden; every other key is the config's own.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ PAPER = Path(__file__).resolve().parents[1] / "configs" / "paper"
 SKY_T1 = next(iter(sorted((SHARED_DATA / "reasoning_traces_sky_t1").rglob("*.jsonl"))), None)
 MATH500 = SHARED_DATA / "math500" / "test.jsonl"
 
-# What this CPU cannot run, overridden wherever a recipe sets it: bf16 (a CPU has no bf16 autocast for TRL) and
+# What this CPU cannot run, overridden wherever a config sets it: bf16 (a CPU has no bf16 autocast for TRL) and
 # vLLM (a GPU engine, not installed here): generation falls back to transformers in fp32. ZeRO-3 lives in the
-# accelerate launch config (configs/accelerate/zero3.yaml), not in these recipes. TensorBoard logging is not
+# accelerate launch config (configs/accelerate/zero3.yaml), not in these configs. TensorBoard logging is not
 # installed here either.
 CPU_OVERRIDES = {"bf16": "false", "use_vllm": "false", "backend": "transformers", "dtype": "float32",
                  "report_to": "none"}
@@ -34,20 +34,20 @@ CPU_OVERRIDES = {"bf16": "false", "use_vllm": "false", "backend": "transformers"
 SIZE_OVERRIDES = {"max_steps": "1", "max_completion_length": "16", "max_new_tokens": "16",
                   "num_generations": "4", "gradient_accumulation_steps": "4"}
 COMMANDS = {"teacher_sft": "teacher-sft", "teacher_rl": "teacher-rl", "distill": "distill",
-            "student_sft": "student-sft", "evaluate": "evaluate"}
+            "student_sft": "student-sft", "evaluate": "evaluate", "student_rl": "student-rl"}
 
 pytestmark = pytest.mark.skipif(SKY_T1 is None or not MATH500.exists(), reason="needs ../shared/data")
 
 
-def command_of(recipe: Path) -> str:
-    """A recipe is named after its command, optionally with a suffix (``student_sft_32b``)."""
+def command_of(config: Path) -> str:
+    """A config is named after its command, optionally with a suffix (``student_sft_32b``)."""
     return next(command for stem, command in COMMANDS.items()
-                if recipe.stem == stem or recipe.stem.startswith(stem + "_"))
+                if config.stem == stem or config.stem.startswith(stem + "_"))
 
 
 @pytest.fixture(scope="module")
 def stratos_rows(tmp_path_factory) -> Path:
-    """Bespoke-Stratos-17k's schema (what the recipes name on the hub), with real Sky-T1 traces cut to a
+    """Bespoke-Stratos-17k's schema (what the configs name on the hub), with real Sky-T1 traces cut to a
     CPU-sized 600 characters."""
     fmt = FormatConfig()
     examples = load_examples(SKY_T1, limit=4, on_error="skip", require_trace=True).examples
@@ -59,29 +59,30 @@ def stratos_rows(tmp_path_factory) -> Path:
     return path
 
 
-def _overrides(recipe: Path, paths: dict[str, Path]) -> list[str]:
-    keys = yaml.safe_load(recipe.read_text())
-    sized = {**SIZE_OVERRIDES} if command_of(recipe) == "teacher-rl" else {
+def _overrides(config: Path, paths: dict[str, Path]) -> list[str]:
+    keys = yaml.safe_load(config.read_text())
+    sized = {**SIZE_OVERRIDES} if command_of(config) in ("teacher-rl", "student-rl") else {
         k: v for k, v in SIZE_OVERRIDES.items() if k not in ("num_generations", "gradient_accumulation_steps")}
     chosen = {**{k: str(v) for k, v in paths.items()},
               **{k: v for k, v in {**CPU_OVERRIDES, **sized}.items() if k in keys or k == "max_steps"}}
-    if command_of(recipe) in ("distill", "evaluate"):
+    if command_of(config) in ("distill", "evaluate"):
         chosen.pop("max_steps")
         chosen["limit"] = "2"
     return [item for key, value in chosen.items() for item in (f"--{key}", value)]
 
 
-@pytest.mark.parametrize("recipe", sorted(PAPER.glob("*.yaml")), ids=lambda p: p.name)
-def test_paper_recipe_runs(recipe, qwen_models, stratos_rows, tmp_path):
-    command = command_of(recipe)
+@pytest.mark.parametrize("config", sorted(PAPER.glob("*.yaml")), ids=lambda p: p.name)
+def test_paper_config_runs(config, qwen_models, stratos_rows, tmp_path):
+    command = command_of(config)
     out = tmp_path / "out"
     paths = {
         "teacher-sft": {"model": qwen_models / "teacher", "dataset": stratos_rows},
         "teacher-rl": {"model": qwen_models / "teacher", "student": qwen_models / "student", "dataset": stratos_rows},
         "distill": {"teacher": qwen_models / "teacher", "dataset": stratos_rows},
         "student-sft": {"model": qwen_models / "student", "dataset": stratos_rows},
+        "student-rl": {"model": qwen_models / "student", "dataset": MATH500},
         "evaluate": {"model": qwen_models / "student", "dataset": MATH500},
     }[command]
-    assert rlt([command, "--config", str(recipe), *_overrides(recipe, {**paths, "output_dir": out})]) == 0
+    assert rlt([command, "--config", str(config), *_overrides(config, {**paths, "output_dir": out})]) == 0
     info = json.loads(next(out.glob("*run.json")).read_text())
     assert info["command"] == command
