@@ -3,9 +3,10 @@
 (a) **Cold start.** The students distilled from the warm-up teacher and from the RL teacher are each the
     starting point of ordinary RL (``rlt student-rl``, exact-answer reward, configs/toy/student_rl.yaml:
     the same budget for both); held-out accuracy before and after.
-(b) **Zero-shot transfer.** The demo's teachers, trained on three-operand questions, explain questions of a
-    task they never saw (four operands, same range); students distilled from the warm-up teacher's and the
-    RL teacher's explanations, and one trained on answers alone, are evaluated on that task.
+(b) **Zero-shot transfer.** The demo's teachers, trained on three operands from 50 to 99, explain questions
+    of a task they never saw (``--shift``: four operands, or three from 10 to 49); students distilled from
+    the warm-up teacher's and the RL teacher's explanations, and one trained on answers alone, are
+    evaluated on that task.
 
 It runs on a finished ``rlt demo`` folder (running the demo first if the folder has none), every stage an
 ``rlt`` command as in the demo, two at a time, resumable. Per seed, then mean ± std over the seeds:
@@ -27,14 +28,15 @@ from rlt.demo.pipeline import Pipeline, Stage
 
 STUDENTS = ("warmup_teacher", "rl_teacher")
 TRANSFER = {"answer_only": "answer-only", "warmup_teacher": "warm-up", "rl_teacher": "RL teacher"}
-TRANSFER_OPERANDS = 4
+# Tasks the teachers never trained on (the demo's: three operands from 50 to 99), as `rlt toy init` flags.
+SHIFTS = {"four_operands": ("--operands", "4"), "small_operands": ("--low", "10", "--high", "49")}
 TRANSFER_QUESTIONS = 8000  # as many as the demo's students see
 
 
-def seed_stages(run: Path, seed: int, base: Path) -> list[Stage]:
+def seed_stages(run: Path, seed: int, base: Path, shift: str) -> list[Stage]:
     configs = configs_dir() / "toy"
     name = f"seed{seed}/{{}}".format
-    world, shifted = run / "world", run / f"world_{TRANSFER_OPERANDS}_operands"
+    world, shifted = run / "world", run / f"world_{shift}"
 
     def stage(stage_name: str, needs: tuple[str, ...], description: str, *argv: object) -> Stage:
         return Stage(name(stage_name), (*map(str, argv), "--seed", str(seed)), tuple(name(n) for n in needs),
@@ -54,25 +56,25 @@ def seed_stages(run: Path, seed: int, base: Path) -> list[Stage]:
             evaluate(run / f"cold_start_{student}", world / "data" / "heldout.jsonl", f"eval_cold_start_{student}",
                      (f"cold_start_{student}",)),
         ]
-    stages.append(stage("world_shifted", (), f"{TRANSFER_OPERANDS}-operand questions", "toy", "init", "--config",
-                        configs / "world.yaml", "--output_dir", shifted, "--operands", TRANSFER_OPERANDS,
-                        "--n_train", 20000, "--n_heldout", 500, "--base_model", base))
+    stages.append(stage(f"world_{shift}", (), f"questions of another task ({shift})", "toy", "init", "--config",
+                        configs / "world.yaml", "--output_dir", shifted, *SHIFTS[shift], "--n_train", 20000,
+                        "--n_heldout", 500, "--base_model", base))
     for teacher in ("teacher_sft", "teacher_rl"):  # (b) transfer: each teacher explains the new task
-        stages.append(stage(f"transfer_distill_{teacher}", ("world_shifted",), f"{teacher} explains the new task",
+        stages.append(stage(f"{shift}_distill_{teacher}", (f"world_{shift}",), f"{teacher} explains the new task",
                             "distill", "--config", configs / "distill.yaml", "--teacher", run / teacher, "--dataset",
                             shifted / "data" / "train.jsonl", "--limit", TRANSFER_QUESTIONS, "--output_dir",
-                            run / f"transfer_distill_{teacher}"))
-    sources = {"answer_only": (shifted / "data" / "answer_only.jsonl", "world_shifted"),
-               "warmup_teacher": (run / "transfer_distill_teacher_sft" / "distilled.jsonl",
-                                  "transfer_distill_teacher_sft"),
-               "rl_teacher": (run / "transfer_distill_teacher_rl" / "distilled.jsonl", "transfer_distill_teacher_rl")}
+                            run / f"{shift}_distill_{teacher}"))
+    sources = {"answer_only": (shifted / "data" / "answer_only.jsonl", f"world_{shift}"),
+               "warmup_teacher": (run / f"{shift}_distill_teacher_sft" / "distilled.jsonl",
+                                  f"{shift}_distill_teacher_sft"),
+               "rl_teacher": (run / f"{shift}_distill_teacher_rl" / "distilled.jsonl", f"{shift}_distill_teacher_rl")}
     for kind, (dataset, needs) in sources.items():
         stages += [
-            stage(f"transfer_student_{kind}", (needs,), f"student on {kind} (new task)", "student-sft", "--config",
+            stage(f"{shift}_student_{kind}", (needs,), f"student on {kind} ({shift})", "student-sft", "--config",
                   configs / "student_sft.yaml", "--model", base, "--dataset", dataset, "--limit", TRANSFER_QUESTIONS,
-                  "--output_dir", run / f"transfer_student_{kind}", "--disable_tqdm", "true"),
-            evaluate(run / f"transfer_student_{kind}", shifted / "data" / "heldout.jsonl", f"eval_transfer_{kind}",
-                     (f"transfer_student_{kind}",)),
+                  "--output_dir", run / f"{shift}_student_{kind}", "--disable_tqdm", "true"),
+            evaluate(run / f"{shift}_student_{kind}", shifted / "data" / "heldout.jsonl", f"eval_{shift}_{kind}",
+                     (f"{shift}_student_{kind}",)),
         ]
     return stages
 
@@ -89,12 +91,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo_dir", type=Path, default=Path("runs/demo_full"))
     parser.add_argument("--quick", action="store_true", help="Seed 0 alone (the quick demo).")
+    parser.add_argument("--shift", choices=sorted(SHIFTS), default="four_operands",
+                        help="The task the teachers never saw: four operands, or three from 10 to 49.")
     args = parser.parse_args()
     if not (args.demo_dir / "report" / "summary.json").exists():
         assert rlt(["demo", "--quick", str(args.quick).lower(), "--output_dir", str(args.demo_dir)]) == 0
     seeds = json.loads((args.demo_dir / "report" / "summary.json").read_text())["seeds"]
     base = args.demo_dir / f"seed{seeds[0]}" / "world" / "base_model"
-    stages = [s for seed in seeds for s in seed_stages(args.demo_dir / f"seed{seed}", seed, base)]
+    stages = [s for seed in seeds for s in seed_stages(args.demo_dir / f"seed{seed}", seed, base, args.shift)]
     Pipeline(stages, args.demo_dir / "logs_cold_start").run()
 
     rows = {key: [] for key in ("warmup_before", "warmup_after", "rl_before", "rl_after", *TRANSFER)}
@@ -106,7 +110,7 @@ def main() -> None:
             rows[f"{short}_before"].append(_accuracy(run / f"eval_{student}"))
             rows[f"{short}_after"].append(_accuracy(run / f"eval_cold_start_{student}"))
         for kind in TRANSFER:
-            rows[kind].append(_accuracy(run / f"eval_transfer_{kind}"))
+            rows[kind].append(_accuracy(run / f"eval_{args.shift}_{kind}"))
         print(f"{seed:<4}  {rows['warmup_before'][-1]:>10.3f} -> {rows['warmup_after'][-1]:.3f}  "
               f"{rows['rl_before'][-1]:>12.3f} -> {rows['rl_after'][-1]:.3f}  "
               + "  ".join(f"{rows[kind][-1]:>22.3f}" for kind in TRANSFER))
