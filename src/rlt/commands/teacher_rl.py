@@ -13,7 +13,6 @@ logging step, metrics to ``output_dir/metrics.jsonl``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,8 +29,6 @@ from rlt.modeling import load_causal_lm, load_tokenizer, model_init_kwargs
 from rlt.reward import RewardConfig, check_same_tokenizer
 from rlt.run_info import write_run_info
 from rlt.sft import is_main_process, train_and_save
-
-logger = logging.getLogger(__name__)
 
 PAPER_DEFAULTS = {
     "temperature": 0.7,
