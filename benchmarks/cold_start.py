@@ -8,8 +8,9 @@
     the warm-up teacher's and the RL teacher's explanations, and one trained on answers alone, are
     evaluated on that task.
 
-It runs on a finished ``rlt demo`` folder (running the demo first if the folder has none), every stage an
-``rlt`` command as in the demo, two at a time, resumable. Per seed, then mean ± std over the seeds:
+It runs the demo's pipeline (nothing of it again in a finished ``rlt demo`` folder, nor (a) after
+``rlt demo --cold_start true``) with (a) and (b) added, every stage an ``rlt`` command, two at a time,
+resumable. Per seed, then mean ± std over the seeds:
 
     python benchmarks/cold_start.py [--demo_dir runs/demo_full] [--quick]   # --quick: seed 0 alone
 """
@@ -22,61 +23,44 @@ import os
 import statistics
 from pathlib import Path
 
-from rlt.cli import main as rlt
 from rlt.config import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage
+from rlt.demo.stages import SeedStages, cold_start_stages, load_budget, seed_stages
 
-STUDENTS = ("warmup_teacher", "rl_teacher")
 TRANSFER = {"answer_only": "answer-only", "warmup_teacher": "warm-up", "rl_teacher": "RL teacher"}
 # Tasks the teachers never trained on (the demo's: three operands from 50 to 99), as `rlt toy init` flags.
 SHIFTS = {"four_operands": ("--operands", "4"), "small_operands": ("--low", "10", "--high", "49")}
-TRANSFER_QUESTIONS = 8000  # as many as the demo's students see
 
 
-def seed_stages(run: Path, seed: int, base: Path, shift: str) -> list[Stage]:
-    configs = configs_dir() / "toy"
-    name = f"seed{seed}/{{}}".format
-    world, shifted = run / "world", run / f"world_{shift}"
-
-    def stage(stage_name: str, needs: tuple[str, ...], description: str, *argv: object) -> Stage:
-        return Stage(name(stage_name), (*map(str, argv), "--seed", str(seed)), tuple(name(n) for n in needs),
-                     description)
-
-    def evaluate(model: Path, heldout: Path, out: str, needs: tuple[str, ...]) -> Stage:
-        return stage(out, needs, f"held-out accuracy ({out})", "evaluate", "--config", configs / "evaluate.yaml",
-                     "--model", model, "--dataset", heldout, "--output_dir", run / out)
-
-    stages = []
-    for student in STUDENTS:  # (a) the same RL budget from each distilled student
-        stages += [
-            stage(f"cold_start_{student}", (), f"student-rl from the {student} student", "student-rl", "--config",
-                  configs / "student_rl.yaml", "--model", run / f"student_{student}", "--dataset",
-                  world / "data" / "train.jsonl", "--output_dir", run / f"cold_start_{student}",
-                  "--disable_tqdm", "true"),
-            evaluate(run / f"cold_start_{student}", world / "data" / "heldout.jsonl", f"eval_cold_start_{student}",
-                     (f"cold_start_{student}",)),
-        ]
-    stages.append(stage(f"world_{shift}", (), f"questions of another task ({shift})", "toy", "init", "--config",
-                        configs / "world.yaml", "--output_dir", shifted, *SHIFTS[shift], "--n_train", 20000,
-                        "--n_heldout", 500, "--base_model", base))
-    for teacher in ("teacher_sft", "teacher_rl"):  # (b) transfer: each teacher explains the new task
-        stages.append(stage(f"{shift}_distill_{teacher}", (f"world_{shift}",), f"{teacher} explains the new task",
-                            "distill", "--config", configs / "distill.yaml", "--teacher", run / teacher, "--dataset",
-                            shifted / "data" / "train.jsonl", "--limit", TRANSFER_QUESTIONS, "--output_dir",
-                            run / f"{shift}_distill_{teacher}"))
+def transfer_stages(seed: int, root: Path, budget: dict, configs: Path, shift: str, base_seed: int) -> list[Stage]:
+    """(b): the shifted task's world (the demo's base model), each teacher's explanations of its training
+    questions, and students on those and on answers alone, evaluated on its held-out questions; as many
+    questions as the demo's students see (the budget's)."""
+    stages = SeedStages(seed, root, budget, configs)
+    shifted, base = stages.run / f"world_{shift}", root / f"seed{base_seed}" / "world" / "base_model"
+    world_argv = ("toy", "init", "--config", str(configs / "world.yaml"), "--output_dir", str(shifted),
+                  "--seed", str(seed), *SHIFTS[shift], *budget["world"], "--base_model", str(base))
+    world = Stage(stages.name(f"world_{shift}"), world_argv, (f"seed{base_seed}/world",),
+                  f"questions of another task ({shift})")
+    explanations = [
+        stages.command("distill", f"{shift}_distill_{teacher}", [f"world_{shift}", teacher],
+                       f"{teacher.replace('_', ' ')} explains the new task", "--teacher", stages.run / teacher,
+                       "--dataset", shifted / "data" / "train.jsonl",
+                       "--output_dir", stages.run / f"{shift}_distill_{teacher}")
+        for teacher in ("teacher_sft", "teacher_rl")]
     sources = {"answer_only": (shifted / "data" / "answer_only.jsonl", f"world_{shift}"),
-               "warmup_teacher": (run / f"{shift}_distill_teacher_sft" / "distilled.jsonl",
+               "warmup_teacher": (stages.run / f"{shift}_distill_teacher_sft" / "distilled.jsonl",
                                   f"{shift}_distill_teacher_sft"),
-               "rl_teacher": (run / f"{shift}_distill_teacher_rl" / "distilled.jsonl", f"{shift}_distill_teacher_rl")}
-    for kind, (dataset, needs) in sources.items():
-        stages += [
-            stage(f"{shift}_student_{kind}", (needs,), f"student on {kind} ({shift})", "student-sft", "--config",
-                  configs / "student_sft.yaml", "--model", base, "--dataset", dataset, "--limit", TRANSFER_QUESTIONS,
-                  "--output_dir", run / f"{shift}_student_{kind}", "--disable_tqdm", "true"),
-            evaluate(run / f"{shift}_student_{kind}", shifted / "data" / "heldout.jsonl", f"eval_{shift}_{kind}",
-                     (f"{shift}_student_{kind}",)),
-        ]
-    return stages
+               "rl_teacher": (stages.run / f"{shift}_distill_teacher_rl" / "distilled.jsonl",
+                              f"{shift}_distill_teacher_rl")}
+    students = [stage for kind, (dataset, needs) in sources.items() for stage in (
+        stages.command("student-sft", f"{shift}_student_{kind}", [needs], f"student on {kind} ({shift})",
+                       "--model", base, "--dataset", dataset, "--output_dir", stages.run / f"{shift}_student_{kind}",
+                       "--disable_tqdm", "true"),
+        stages.evaluate(f"{shift}_student_{kind}", shifted / "data" / "heldout.jsonl", [f"{shift}_student_{kind}"],
+                        out=f"eval_{shift}_{kind}"),
+    )]
+    return [world, *explanations, *students]
 
 
 def _accuracy(folder: Path) -> float:
@@ -94,18 +78,21 @@ def main() -> None:
     parser.add_argument("--shift", choices=sorted(SHIFTS), default="four_operands",
                         help="The task the teachers never saw: four operands, or three from 10 to 49.")
     args = parser.parse_args()
-    if not (args.demo_dir / "report" / "summary.json").exists():
-        assert rlt(["demo", "--quick", str(args.quick).lower(), "--output_dir", str(args.demo_dir)]) == 0
-    seeds = json.loads((args.demo_dir / "report" / "summary.json").read_text())["seeds"]
-    base = args.demo_dir / f"seed{seeds[0]}" / "world" / "base_model"
-    stages = [s for seed in seeds for s in seed_stages(args.demo_dir / f"seed{seed}", seed, base, args.shift)]
-    Pipeline(stages, args.demo_dir / "logs_cold_start").run()
+    configs = configs_dir() / "toy"
+    budget = load_budget(args.quick, configs / "demo_budgets.yaml")
+    seeds, root = budget["seeds"], args.demo_dir
+    stages = []  # the demo's stages (done already in a finished demo folder), then (a) and (b)
+    for seed in seeds:
+        stages += seed_stages(seed, root, budget, configs, base_seed=seeds[0])
+        stages += cold_start_stages(seed, root, budget, configs)
+        stages += transfer_stages(seed, root, budget, configs, args.shift, base_seed=seeds[0])
+    Pipeline(stages, root / "logs").run()
 
     rows = {key: [] for key in ("warmup_before", "warmup_after", "rl_before", "rl_after", *TRANSFER)}
     print(f"\nseed  {'warm-up student':>22}  {'RL-teacher student':>22}  "
           + "  ".join(f"{f'transfer {label}':>22}" for label in TRANSFER.values()))
     for seed in seeds:
-        run = args.demo_dir / f"seed{seed}"
+        run = root / f"seed{seed}"
         for short, student in (("warmup", "warmup_teacher"), ("rl", "rl_teacher")):
             rows[f"{short}_before"].append(_accuracy(run / f"eval_{student}"))
             rows[f"{short}_after"].append(_accuracy(run / f"eval_cold_start_{student}"))

@@ -11,15 +11,17 @@ import yaml
 from rlt.cli import main as rlt
 from rlt.config import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage, StageFailed
-from rlt.demo.stages import seed_stages
+from rlt.demo.stages import cold_start_stages, seed_stages
 
 SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "data" / "demo_smoke_budgets.yaml"
 
 
-def test_quick_demo_reports_the_four_accuracies(tmp_path):
-    """Every stage of `rlt demo --quick` for real, on tiny budgets (the shipped ones take minutes)."""
+def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys):
+    """Every stage of `rlt demo --quick --cold_start true` for real, on tiny budgets (the shipped ones take
+    minutes)."""
     out = tmp_path / "demo"
-    assert rlt(["demo", "--quick", "true", "--output_dir", str(out), "--budgets", str(SMOKE_BUDGETS)]) == 0
+    assert rlt(["demo", "--quick", "true", "--cold_start", "true", "--output_dir", str(out),
+                "--budgets", str(SMOKE_BUDGETS)]) == 0
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert set(summary["accuracy"]) == {"answer_only", "warmup_teacher", "rl_teacher", "gold"}
     assert all(0.0 <= v <= 1.0 for v in summary["accuracy"].values())
@@ -36,6 +38,33 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path):
         assert (out / "report" / name).stat().st_size > 0
     stages = json.loads((out / "report" / "stages.json").read_text())
     assert all(s["seconds"] > 0 and s["peak_memory_mib"] > 0 for s in stages.values())
+    assert {"seed0/cold_start_warmup_teacher", "seed0/eval_cold_start_rl_teacher"} <= set(stages)
+    cold_start = summary["cold_start"]
+    assert set(cold_start) == {"warmup_teacher", "rl_teacher"}
+    for student, moments in cold_start.items():
+        assert moments["before"]["per_seed"] == summary["accuracy_detail"][student]["per_seed"]
+        assert 0.0 <= moments["after"]["mean"] <= 1.0
+    assert "| cold start: student-rl from the student trained on |" in capsys.readouterr().out
+    assert "| cold start:" in (out / "report" / "summary.md").read_text()
+
+
+def test_the_cold_start_follows_each_distilled_student(tmp_path):
+    budget = yaml.safe_load(SMOKE_BUDGETS.read_text())["quick"]
+    recipes = configs_dir() / "toy"
+    demo = {s.name for s in seed_stages(0, tmp_path, budget, recipes)}
+    stages = {s.name: s for s in cold_start_stages(0, tmp_path, budget, recipes)}
+    assert stages["seed0/cold_start_rl_teacher"].needs == ("seed0/student_rl_teacher",)
+    assert stages["seed0/eval_cold_start_rl_teacher"].needs == ("seed0/cold_start_rl_teacher",)
+    assert {n for s in stages.values() for n in s.needs} <= demo | set(stages)
+    argv = stages["seed0/cold_start_warmup_teacher"].argv
+    assert argv[argv.index("--model") + 1] == str(tmp_path / "seed0" / "student_warmup_teacher")
+    assert argv[-len(budget["student_rl"]):] == tuple(budget["student_rl"])
+
+
+def test_a_missing_budgets_file_is_one_line(tmp_path, rlt_error):
+    assert rlt_error(["demo", "--budgets", tmp_path / "nope.yaml", "--output_dir", tmp_path / "demo"]) == (
+        f"--budgets {tmp_path / 'nope.yaml'}: no such file")
+    assert not (tmp_path / "demo").exists()
 
 
 def _stage(name, *argv, needs=()):
@@ -89,7 +118,7 @@ def test_every_stage_reads_its_shipped_recipe(tmp_path):
     """Editing configs/toy/<command>.yaml (the world's model size, a student's steps) changes the demo."""
     budget = yaml.safe_load(SMOKE_BUDGETS.read_text())["quick"]
     recipes = configs_dir() / "toy"
-    for stage in seed_stages(0, tmp_path, budget, recipes):
+    for stage in seed_stages(0, tmp_path, budget, recipes) + cold_start_stages(0, tmp_path, budget, recipes):
         command = "world" if stage.argv[:2] == ("toy", "init") else stage.argv[0].replace("-", "_")
         config = stage.argv[stage.argv.index("--config") + 1]
         assert config == str(recipes / f"{command}.yaml"), stage.name

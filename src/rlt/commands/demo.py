@@ -1,6 +1,6 @@
 """``rlt demo``: the paper's claim in miniature, offline on a CPU.
 
-    rlt demo [--quick true] [--output_dir runs/demo]
+    rlt demo [--quick true] [--cold_start true] [--output_dir runs/demo]
 
 For each seed, on the toy world (multi-operand addition, tiny local models):
 
@@ -12,7 +12,9 @@ For each seed, on the toy world (multi-operand addition, tiny local models):
 3. train it with GRPO on the RLT reward, the gold student judging;
 4. let the warm-up teacher and the RL teacher each explain the training questions (scored by the
    reward: its mean before and after RL), and train a fresh student on each teacher's explanations;
-5. evaluate the four students on held-out questions.
+5. evaluate the four students on held-out questions;
+6. with ``--cold_start true``, the paper's cold start: ordinary RL (``rlt student-rl``, exact-answer
+   reward, the same budget for both) from the warm-up-teacher and the RL-teacher students, evaluated too.
 
 Every stage is the ``rlt`` command a user would run (``report/commands.sh``), run by
 :mod:`rlt.demo.pipeline`: two at a time where they are independent, skipped when a killed demo is
@@ -28,15 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from rlt.config import configs_dir, parse_command, setup_logging
 from rlt.demo.pipeline import Pipeline
-from rlt.demo.report import accuracy_table, write_report
-from rlt.demo.stages import seed_stages
+from rlt.demo.report import accuracy_table, cold_start_table, write_report
+from rlt.demo.stages import cold_start_stages, load_budget, seed_stages
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -44,6 +43,9 @@ class DemoArguments:
     output_dir: str = field(default="runs/demo", metadata={"help": "Report and run folder."})
     quick: bool = field(default=False, metadata={
         "help": "Seed 0 alone: the full demo's first seed."})
+    cold_start: bool = field(default=False, metadata={
+        "help": "Also run student-rl from the warm-up- and RL-teacher students (the paper's cold start) and "
+                "report their accuracy before and after."})
     workers: int = field(default=2, metadata={
         "help": "Stages run at once (each gets cores / workers threads; one that runs alone gets every core)."})
     budgets: str | None = field(
@@ -55,17 +57,21 @@ def run(args: DemoArguments) -> dict:
     started = time.perf_counter()
     root = Path(args.output_dir)
     configs = configs_dir() / "toy"
-    budgets = yaml.safe_load(Path(args.budgets or configs / "demo_budgets.yaml").read_text())
-    budget = budgets["quick" if args.quick else "full"]
+    budget = load_budget(args.quick, Path(args.budgets) if args.budgets else configs / "demo_budgets.yaml")
 
     # Stages of every seed, run two at a time where independent
     seeds = budget["seeds"]
     stages = [stage for seed in seeds for stage in seed_stages(seed, root, budget, configs, base_seed=seeds[0])]
+    if args.cold_start:
+        stages += [stage for seed in seeds for stage in cold_start_stages(seed, root, budget, configs)]
     results = Pipeline(stages, root / "logs", workers=args.workers).run()
 
     # Report
-    summary = write_report(root, budget["seeds"], stages, results, wall_seconds=time.perf_counter() - started)
+    summary = write_report(root, seeds, stages, results, wall_seconds=time.perf_counter() - started,
+                           cold_start=args.cold_start)
     print(accuracy_table(summary))
+    if args.cold_start:
+        print(cold_start_table(summary))
     logger.info("report: %s", root / "report" / "summary.md")
     return summary
 

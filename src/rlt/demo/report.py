@@ -1,4 +1,5 @@
-"""The demo's report: accuracies of the four students, the reward before and after RL, plots, samples.
+"""The demo's report: accuracies of the four students (and, with the cold start, of two of them after
+student-rl), the reward before and after RL, plots, samples.
 
 Everything is read back from the files the stages wrote (evaluation and distillation summaries, the
 RL run's ``metrics.jsonl``), so a report can be rebuilt from a finished run folder.
@@ -15,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rlt.demo.pipeline import Stage, StageResult
+from rlt.demo.stages import COLD_START_STUDENTS
 from rlt.toy.task import explanation_kind, numbers_of
 
 STUDENTS = {
@@ -68,6 +70,14 @@ def collect(root: Path, seeds: Sequence[int]) -> dict:
             "evaluation": evaluation_settings(eval_gold),
             "heldout_problems": eval_gold["problems"],
             "base_model_pretraining": _json(runs[0] / "world" / "world.json").get("pretraining")}
+
+
+def collect_cold_start(root: Path, seeds: Sequence[int]) -> dict:
+    """Held-out accuracy of each distilled student before and after its cold-start RL, over the seeds."""
+    runs = [root / f"seed{seed}" for seed in seeds]
+    return {student: {moment: _spread([_json(r / f"eval_{prefix}{student}" / "summary.json")["pass@1"] for r in runs])
+                      for moment, prefix in (("before", ""), ("after", "cold_start_"))}
+            for student in COLD_START_STUDENTS}
 
 
 def ordering_holds(accuracy: dict[str, float], problems: int) -> bool:
@@ -176,6 +186,17 @@ def accuracy_table(summary: dict) -> str:
           f"{', '.join(f'{v:.3f}' for v in acc[k]['per_seed'])} |" for k in STUDENTS)])
 
 
+def cold_start_table(summary: dict) -> str:
+    """Accuracy of the distilled students before and after the same ``student-rl`` budget (markdown)."""
+    def cell(spread: dict) -> str:
+        return f"{spread['mean']:.3f} ± {spread['std']:.3f} ({', '.join(f'{v:.3f}' for v in spread['per_seed'])})"
+
+    return "\n".join([
+        "| cold start: student-rl from the student trained on | before (per seed) | after (per seed) |",
+        "| --- | --- | --- |",
+        *(f"| {STUDENTS[k]} | {cell(v['before'])} | {cell(v['after'])} |" for k, v in summary["cold_start"].items())])
+
+
 def _markdown(summary: dict) -> str:
     reward, gold = summary["reward_detail"], summary["teacher_gold_rate"]
     seeds = len(summary["seeds"])
@@ -198,6 +219,7 @@ def _markdown(summary: dict) -> str:
         f"{_per_seed_ordering(summary)}. RL-teacher student minus warm-up-teacher student: "
         f"{summary['rl_minus_warmup']:+.3f} on the means; per seed "
         f"{', '.join(f'{gap:+.3f}' for gap in summary['rl_minus_warmup_per_seed'])}.", "",
+        *([cold_start_table(summary), ""] if "cold_start" in summary else []),
         "![accuracy](accuracy.png)", "", "![RL curves](rl_reward.png)", "",
         "Samples: [samples.md](samples.md). Commands of every stage: [commands.sh](commands.sh). "
         "Stage times and peak memory: [stages.json](stages.json).",
@@ -221,7 +243,9 @@ def _base_model_lines(pretraining: dict | None, seeds: int) -> list[str]:
 
 
 def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], results: dict[str, StageResult],
-                 wall_seconds: float) -> dict:
+                 wall_seconds: float, cold_start: bool = False) -> dict:
+    """Write ``root/report`` (summary.md and .json, plots, samples, commands, stage times); with
+    ``cold_start``, the accuracies before and after the cold-start RL of :func:`collect_cold_start` too."""
     report = root / "report"
     report.mkdir(parents=True, exist_ok=True)
     collected = collect(root, seeds)
@@ -248,6 +272,8 @@ def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], resu
         "evaluation": collected["evaluation"],
         "base_model_pretraining": collected["base_model_pretraining"],
     }
+    if cold_start:
+        summary["cold_start"] = collect_cold_start(root, seeds)
     (report / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (report / "stages.json").write_text(json.dumps({n: asdict(r) for n, r in results.items()}, indent=2) + "\n")
     (report / "commands.sh").write_text("#!/usr/bin/env bash\nset -euo pipefail\n"
