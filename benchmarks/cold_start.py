@@ -20,14 +20,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 from pathlib import Path
 
 from rlt.config import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage
+from rlt.demo.report import kind_shares
 from rlt.demo.stages import SeedStages, cold_start_stages, load_budget, seed_stages
+from rlt.toy.task import numbers_of
 
 TRANSFER = {"answer_only": "answer-only", "warmup_teacher": "warm-up", "rl_teacher": "RL teacher"}
+_STEP = re.compile(r"\d+\+\d+=(\d+)")  # a step of a toy explanation, e.g. 146+55=201
 # Tasks the teachers never trained on (the demo's: three operands from 50 to 99), as `rlt toy init` flags.
 SHIFTS = {"four_operands": ("--operands", "4"), "small_operands": ("--low", "10", "--high", "49")}
 
@@ -67,6 +71,15 @@ def _accuracy(folder: Path) -> float:
     return json.loads((folder / "summary.json").read_text())["pass@1"]
 
 
+def _explained(folder: Path) -> tuple[float, float]:
+    """Of a teacher's explanations of the new task: the share that is gold, and the share whose last step
+    reaches the question's total (the answer the teacher was shown)."""
+    rows = [json.loads(line) for line in (folder / "distilled_messages.jsonl").read_text().splitlines()]
+    sums = [_STEP.findall(r["reasoning_trace"]) for r in rows]
+    reached = [bool(s) and int(s[-1]) == sum(numbers_of(r["question"])) for r, s in zip(rows, sums)]
+    return kind_shares(folder / "distilled_messages.jsonl").get("gold", 0.0), statistics.fmean(reached)
+
+
 def _spread(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.pstdev(values):.3f}"
 
@@ -104,6 +117,10 @@ def main() -> None:
     print(f"mean  {_spread(rows['warmup_before'])} -> {_spread(rows['warmup_after'])}, "
           f"{_spread(rows['rl_before'])} -> {_spread(rows['rl_after'])}; transfer "
           + ", ".join(f"{label} {_spread(rows[kind])}" for kind, label in TRANSFER.items()))
+    for teacher, label in (("teacher_sft", "warm-up teacher"), ("teacher_rl", "RL teacher")):
+        gold, reached = zip(*(_explained(root / f"seed{seed}" / f"{args.shift}_distill_{teacher}") for seed in seeds))
+        print(f"{label}'s explanations of the new task: gold {_spread(gold)}, "
+              f"last step at the total {_spread(reached)}")
     mean = {key: statistics.fmean(values) for key, values in rows.items()}
     print(f"cold start benchmark: warm-up student {mean['warmup_before']:.3f} -> {mean['warmup_after']:.3f}, "
           f"RL-teacher student {mean['rl_before']:.3f} -> {mean['rl_after']:.3f}, transfer: answer-only "
