@@ -46,6 +46,12 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys):
         assert 0.0 <= moments["after"]["mean"] <= 1.0
     assert "| cold start: student-rl from the student trained on |" in capsys.readouterr().out
     assert "| cold start:" in (out / "report" / "summary.md").read_text()
+    assert "finished by an earlier one" not in (out / "report" / "summary.md").read_text()
+
+    assert rlt(["demo", "--quick", "true", "--cold_start", "true", "--output_dir", str(out),
+                "--budgets", str(SMOKE_BUDGETS)]) == 0  # everything resumed: the report says so
+    n = len(stages)
+    assert f"(this run; {n} of {n} stages finished by an earlier one)" in (out / "report" / "summary.md").read_text()
 
 
 def test_the_cold_start_follows_each_distilled_student(tmp_path):

@@ -197,12 +197,19 @@ def cold_start_table(summary: dict) -> str:
         *(f"| {STUDENTS[k]} | {cell(v['before'])} | {cell(v['after'])} |" for k, v in summary["cold_start"].items())])
 
 
+def _duration(summary: dict) -> str:
+    """The run's wall time, saying so when earlier runs did part of the work (a resumed demo)."""
+    minutes, resumed = f"{summary['wall_seconds'] / 60:.1f} minutes", summary["stages_resumed"]
+    return f"{minutes} (this run; {resumed} of {summary['stages_run']} stages finished by an earlier one)" \
+        if resumed else minutes
+
+
 def _markdown(summary: dict) -> str:
     reward, gold = summary["reward_detail"], summary["teacher_gold_rate"]
     seeds = len(summary["seeds"])
     lines = [
         "# rlt demo", "",
-        f"{seeds} seed(s), {summary['wall_seconds'] / 60:.1f} minutes. Students trained on the toy task's "
+        f"{seeds} seed(s), {_duration(summary)}. Students trained on the toy task's "
         f"training questions, evaluated on held-out ones ({summary['evaluation']}, exact answer).", "",
         *_base_model_lines(summary["base_model_pretraining"], seeds),
         accuracy_table(summary), "",
@@ -257,6 +264,8 @@ def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], resu
         "reward_before_rl": collected["reward"]["teacher_sft"]["mean"],
         "reward_after_rl": collected["reward"]["teacher_rl"]["mean"],
         "wall_seconds": wall_seconds,
+        "stages_run": len(results),
+        "stages_resumed": sum(r.resumed for r in results.values()),
         "seeds": list(seeds),
         "heldout_problems": problems,
         "ordering_holds": ordering_holds(means, problems * len(seeds)),
