@@ -26,9 +26,8 @@ from pathlib import Path
 
 from rlt.config import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage
-from rlt.demo.report import kind_shares
 from rlt.demo.stages import SeedStages, cold_start_stages, load_budget, seed_stages
-from rlt.toy.task import numbers_of
+from rlt.toy.task import GOLD, explanation_kind, numbers_of
 
 TRANSFER = {"answer_only": "answer-only", "warmup_teacher": "warm-up", "rl_teacher": "RL teacher"}
 _STEP = re.compile(r"\d+\+\d+=(\d+)")  # a step of a toy explanation, e.g. 146+55=201
@@ -42,10 +41,8 @@ def transfer_stages(seed: int, root: Path, budget: dict, configs: Path, shift: s
     questions as the demo's students see (the budget's)."""
     stages = SeedStages(seed, root, budget, configs)
     shifted, base = stages.run / f"world_{shift}", root / f"seed{base_seed}" / "world" / "base_model"
-    world_argv = ("toy", "init", "--config", str(configs / "world.yaml"), "--output_dir", str(shifted),
-                  "--seed", str(seed), *SHIFTS[shift], *budget["world"], "--base_model", str(base))
-    world = Stage(stages.name(f"world_{shift}"), world_argv, (f"seed{base_seed}/world",),
-                  f"questions of another task ({shift})")
+    world = stages.world(f"world_{shift}", f"questions of another task ({shift})", *SHIFTS[shift],
+                         base_from=base_seed)
     explanations = [
         stages.command("distill", f"{shift}_distill_{teacher}", [f"world_{shift}", teacher],
                        f"{teacher.replace('_', ' ')} explains the new task", "--teacher", stages.run / teacher,
@@ -75,9 +72,11 @@ def _explained(folder: Path) -> tuple[float, float]:
     """Of a teacher's explanations of the new task: the share that is gold, and the share whose last step
     reaches the question's total (the answer the teacher was shown)."""
     rows = [json.loads(line) for line in (folder / "distilled_messages.jsonl").read_text().splitlines()]
+    numbers = [numbers_of(r["question"]) for r in rows]
+    gold = [explanation_kind(n, r["reasoning_trace"]) == GOLD for n, r in zip(numbers, rows)]
     sums = [_STEP.findall(r["reasoning_trace"]) for r in rows]
-    reached = [bool(s) and int(s[-1]) == sum(numbers_of(r["question"])) for r, s in zip(rows, sums)]
-    return kind_shares(folder / "distilled_messages.jsonl").get("gold", 0.0), statistics.fmean(reached)
+    reached = [bool(s) and int(s[-1]) == sum(n) for n, s in zip(numbers, sums)]
+    return statistics.fmean(gold), statistics.fmean(reached)
 
 
 def _spread(values: list[float]) -> str:

@@ -50,6 +50,16 @@ class SeedStages:
         return Stage(self.name(stage), (command, *flags, *self.budget.get(key, ())), tuple(map(self.name, needs)),
                      description)
 
+    def world(self, stage: str, description: str, *flags: str, base_from: int | None = None) -> Stage:
+        """``rlt toy init`` into ``run/<stage>`` with the budget's world flags; with ``base_from`` (a seed),
+        copying that seed's pretrained base model instead of pretraining one."""
+        argv = ("toy", "init", "--config", str(self.configs / "world.yaml"), "--output_dir", str(self.run / stage),
+                "--seed", str(self.seed), *flags, *self.budget["world"])
+        if base_from is None:
+            return Stage(self.name(stage), argv, (), description)
+        base = self.root / f"seed{base_from}" / "world" / "base_model"
+        return Stage(self.name(stage), (*argv, "--base_model", str(base)), (f"seed{base_from}/world",), description)
+
     def evaluate(self, model: str, heldout: Path, needs: Sequence[str], out: str | None = None) -> Stage:
         """``rlt evaluate`` of ``run/<model>`` on ``heldout``, written to ``run/<out>`` (by default
         ``eval_<model>`` without its ``student_``)."""
@@ -82,14 +92,10 @@ def seed_stages(seed: int, root: Path, budget: dict, configs: Path, base_seed: i
                               "--teacher", run / teacher, "--dataset", train,
                               "--output_dir", run / f"distill_{teacher}", "--best_of_k_student", run / "student_gold")
 
-    world_argv = ("toy", "init", "--config", str(configs / "world.yaml"), "--output_dir", str(world),
-                  "--seed", str(seed), *budget["world"])
     if base_seed in (None, seed):
-        world_stage = Stage(stages.name("world"), world_argv, (), "toy world")
+        world_stage = stages.world("world", "toy world")
     else:
-        shared_base = root / f"seed{base_seed}" / "world" / "base_model"
-        world_stage = Stage(stages.name("world"), (*world_argv, "--base_model", str(shared_base)),
-                            (f"seed{base_seed}/world",), f"toy world (seed {base_seed}'s base model)")
+        world_stage = stages.world("world", f"toy world (seed {base_seed}'s base model)", base_from=base_seed)
     # Listed so that the critical path (judge and warm-up → RL → explanations → student) starts first.
     return [
         world_stage,
