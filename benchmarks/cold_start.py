@@ -18,15 +18,16 @@ resumable. Per seed, then mean ± std over the seeds:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
 from pathlib import Path
 
+from rlt.commands.distill import DistillOutputs
+from rlt.commands.evaluate import EvaluateOutputs
 from rlt.config import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage
-from rlt.demo.stages import SeedStages, cold_start_stages, load_budget, seed_stages
+from rlt.demo.stages import DemoOutputs, SeedStages, cold_start_stages, load_budget, seed_stages
 from rlt.toy.task import GOLD, explanation_kind, numbers_of
 
 TRANSFER = {"answer_only": "answer-only", "warmup_teacher": "warm-up", "rl_teacher": "RL teacher"}
@@ -40,38 +41,34 @@ def transfer_stages(seed: int, root: Path, budget: dict, configs: Path, shift: s
     questions, and students on those and on answers alone, evaluated on its held-out questions; as many
     questions as the demo's students see (the budget's)."""
     stages = SeedStages(seed, root, budget, configs)
-    shifted, base = stages.run / f"world_{shift}", root / f"seed{base_seed}" / "world" / "base_model"
+    folders = stages.folders
+    shifted, base = folders.world_named(f"world_{shift}"), DemoOutputs(root).seed(base_seed).world.base_model
     world = stages.world(f"world_{shift}", f"questions of another task ({shift})", *SHIFTS[shift],
                          base_from=base_seed)
-    explanations = [
-        stages.command("distill", f"{shift}_distill_{teacher}", [f"world_{shift}", teacher],
-                       f"{teacher.replace('_', ' ')} explains the new task", "--teacher", stages.run / teacher,
-                       "--dataset", shifted / "data" / "train.jsonl",
-                       "--output_dir", stages.run / f"{shift}_distill_{teacher}")
-        for teacher in ("teacher_sft", "teacher_rl")]
-    sources = {"answer_only": (shifted / "data" / "answer_only.jsonl", f"world_{shift}"),
-               "warmup_teacher": (stages.run / f"{shift}_distill_teacher_sft" / "distilled.jsonl",
-                                  f"{shift}_distill_teacher_sft"),
-               "rl_teacher": (stages.run / f"{shift}_distill_teacher_rl" / "distilled.jsonl",
-                              f"{shift}_distill_teacher_rl")}
+    explanations = [stages.distill(teacher, shifted.train, [f"world_{shift}", teacher],
+                                   f"{teacher.replace('_', ' ')} explains the new task", prefix=f"{shift}_")
+                    for teacher in ("teacher_sft", "teacher_rl")]
+    sources = {"answer_only": (shifted.answer_only, f"world_{shift}"),
+               **{kind: (folders.distillation(teacher, f"{shift}_").distilled, f"{shift}_distill_{teacher}")
+                  for kind, teacher in (("warmup_teacher", "teacher_sft"), ("rl_teacher", "teacher_rl"))}}
     students = [stage for kind, (dataset, needs) in sources.items() for stage in (
         stages.command("student-sft", f"{shift}_student_{kind}", [needs], f"student on {kind} ({shift})",
-                       "--model", base, "--dataset", dataset, "--output_dir", stages.run / f"{shift}_student_{kind}",
+                       "--model", base, "--dataset", dataset, "--output_dir", folders.folder(f"{shift}_student_{kind}"),
                        "--disable_tqdm", "true"),
-        stages.evaluate(f"{shift}_student_{kind}", shifted / "data" / "heldout.jsonl", [f"{shift}_student_{kind}"],
-                        out=f"eval_{shift}_{kind}"),
+        stages.evaluate(f"{shift}_student_{kind}", shifted.heldout, [f"{shift}_student_{kind}"],
+                        name=f"{shift}_{kind}"),
     )]
     return [world, *explanations, *students]
 
 
-def _accuracy(folder: Path) -> float:
-    return json.loads((folder / "summary.json").read_text())["pass@1"]
+def _accuracy(evaluation: EvaluateOutputs) -> float:
+    return evaluation.read_summary()["pass@1"]
 
 
-def _explained(folder: Path) -> tuple[float, float]:
+def _explained(distillation: DistillOutputs) -> tuple[float, float]:
     """Of a teacher's explanations of the new task: the share that is gold, and the share whose last step
     reaches the question's total (the answer the teacher was shown)."""
-    rows = [json.loads(line) for line in (folder / "distilled_messages.jsonl").read_text().splitlines()]
+    rows = distillation.read_messages()
     numbers = [numbers_of(r["question"]) for r in rows]
     gold = [explanation_kind(n, r["reasoning_trace"]) == GOLD for n, r in zip(numbers, rows)]
     sums = [_STEP.findall(r["reasoning_trace"]) for r in rows]
@@ -98,18 +95,18 @@ def main() -> None:
         stages += seed_stages(seed, root, budget, configs, base_seed=seeds[0])
         stages += cold_start_stages(seed, root, budget, configs)
         stages += transfer_stages(seed, root, budget, configs, args.shift, base_seed=seeds[0])
-    Pipeline(stages, root / "logs").run()
+    Pipeline(stages, DemoOutputs(root).logs).run()
 
     rows = {key: [] for key in ("warmup_before", "warmup_after", "rl_before", "rl_after", *TRANSFER)}
     print(f"\nseed  {'warm-up student':>22}  {'RL-teacher student':>22}  "
           + "  ".join(f"{f'transfer {label}':>22}" for label in TRANSFER.values()))
     for seed in seeds:
-        run = root / f"seed{seed}"
+        folders = DemoOutputs(root).seed(seed)
         for short, student in (("warmup", "warmup_teacher"), ("rl", "rl_teacher")):
-            rows[f"{short}_before"].append(_accuracy(run / f"eval_{student}"))
-            rows[f"{short}_after"].append(_accuracy(run / f"eval_cold_start_{student}"))
+            rows[f"{short}_before"].append(_accuracy(folders.evaluation(student)))
+            rows[f"{short}_after"].append(_accuracy(folders.evaluation(f"cold_start_{student}")))
         for kind in TRANSFER:
-            rows[kind].append(_accuracy(run / f"eval_{args.shift}_{kind}"))
+            rows[kind].append(_accuracy(folders.evaluation(f"{args.shift}_{kind}")))
         print(f"{seed:<4}  {rows['warmup_before'][-1]:>10.3f} -> {rows['warmup_after'][-1]:.3f}  "
               f"{rows['rl_before'][-1]:>12.3f} -> {rows['rl_after'][-1]:.3f}  "
               + "  ".join(f"{rows[kind][-1]:>22.3f}" for kind in TRANSFER))
@@ -117,7 +114,8 @@ def main() -> None:
           f"{_spread(rows['rl_before'])} -> {_spread(rows['rl_after'])}; transfer "
           + ", ".join(f"{label} {_spread(rows[kind])}" for kind, label in TRANSFER.items()))
     for teacher, label in (("teacher_sft", "warm-up teacher"), ("teacher_rl", "RL teacher")):
-        gold, reached = zip(*(_explained(root / f"seed{seed}" / f"{args.shift}_distill_{teacher}") for seed in seeds))
+        gold, reached = zip(*(_explained(DemoOutputs(root).seed(seed).distillation(teacher, f"{args.shift}_"))
+                              for seed in seeds))
         print(f"{label}'s explanations of the new task: gold {_spread(gold)}, "
               f"last step at the total {_spread(reached)}")
     mean = {key: statistics.fmean(values) for key, values in rows.items()}

@@ -1,7 +1,7 @@
 """Benchmark: wall time and peak memory of each stage of `rlt demo --quick` and of the full demo.
 
 Runs both demos (unless ``--only``) in fresh folders and prints, per stage, its wall time, CPU time and
-the peak resident memory of its process (from ``report/stages.json``), then each demo's total wall time,
+the peak resident memory of its process (from the report), then each demo's total wall time,
 the CPU time of all its stages over the cores (with those CPU times, no schedule finishes sooner) and its four
 accuracies. Stages run two at a time where independent, so stage times add up to more
 than the wall time.
@@ -12,20 +12,19 @@ than the wall time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 from pathlib import Path
 
 from rlt.cli import main as rlt
+from rlt.data import read_json
+from rlt.demo.report import ReportFiles
+from rlt.demo.stages import DemoOutputs
 
 
 def run_demo(folder: Path, quick: bool) -> dict:
-    shutil.rmtree(folder, ignore_errors=True)
-    rlt(["demo", "--quick", str(quick).lower(), "--output_dir", str(folder)])
-    report = folder / "report"
-    return {"summary": json.loads((report / "summary.json").read_text()),
-            "stages": json.loads((report / "stages.json").read_text())}
+    rlt(["demo", "--quick", str(quick).lower(), "--output_dir", str(folder), "--overwrite", "true"])
+    report = ReportFiles(DemoOutputs(folder).report)
+    return {"summary": report.read_summary(), "stages": read_json(report.stages)}
 
 
 def print_demo(name: str, result: dict) -> None:

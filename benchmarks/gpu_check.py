@@ -125,7 +125,7 @@ class _StepClock(TrainerCallback):
 
 
 def teacher_rl_steps(data: Path, size: str | ModelSize, steps: int, flags: list[str]) -> dict:
-    from rlt.commands.teacher_rl import build_trainer, parse
+    from rlt.commands.teacher_rl import parse, prepare
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -135,7 +135,7 @@ def teacher_rl_steps(data: Path, size: str | ModelSize, steps: int, flags: list[
                       "--dataset", str(data / "rows.jsonl"), "--output_dir", str(root / "rl"),
                       "--max_steps", str(steps), "--logging_steps", "1", "--save_strategy", "no",
                       "--report_to", "none", *flags])
-        trainer = build_trainer(*args)
+        trainer = prepare(*args).build()
         clock, reward_seconds, original = _StepClock(), [], trainer.rlt_reward
 
         def timed_reward(**kwargs):

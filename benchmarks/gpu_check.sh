@@ -27,7 +27,7 @@ from rlt.data import load_examples
 
 save_qwen2_5_tokenizer(".gpu_check/tokenizer")
 traces = next(iter(sorted((SHARED_DATA / "reasoning_traces_sky_t1").rglob("*.jsonl"))))
-rows = [e.to_dict() for e in load_examples(traces, on_error="skip", require_trace=True, limit=64).examples]
+rows = [e.to_dict() for e in load_examples(traces, on_error="skip", require_trace=True, limit=64).items]
 Path(".gpu_check/rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 PYTHON
     du -sh "$DATA"

@@ -30,7 +30,8 @@ import torch
 from transformers import TrainerCallback
 
 from rlt.cli import main as rlt
-from rlt.commands.teacher_rl import build_trainer, parse
+from rlt.commands.teacher_rl import parse, prepare
+from rlt.toy.world import ToyWorld
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "toy"
 
@@ -78,27 +79,29 @@ def count_completions(trainer, timer: StepTimer) -> None:
     trainer.reward.score_completions = counted
 
 
-def train_models(world: Path) -> None:
+def train_models(root: Path) -> ToyWorld:
     """The toy world, a warmed-up teacher and a gold-explanation student (the config's inputs)."""
-    rlt(["toy", "init", "--output_dir", str(world), "--n_train", "2000", "--n_heldout", "100",
+    world = ToyWorld(root / "world")
+    rlt(["toy", "init", "--output_dir", str(world.root), "--n_train", "2000", "--n_heldout", "100",
          "--pretrain_max_steps", "0"])
-    rlt(["teacher-sft", "--config", str(CONFIGS / "teacher_sft.yaml"), "--model", str(world / "base_model"),
-         "--dataset", str(world / "data/teacher_warmup.jsonl"), "--output_dir", str(world / "teacher_sft"),
+    rlt(["teacher-sft", "--config", str(CONFIGS / "teacher_sft.yaml"), "--model", str(world.base_model),
+         "--dataset", str(world.teacher_warmup), "--output_dir", str(root / "teacher_sft"),
          "--max_steps", "300", "--disable_tqdm", "true"])
-    rlt(["student-sft", "--config", str(CONFIGS / "student_sft.yaml"), "--model", str(world / "base_model"),
-         "--dataset", str(world / "data/train.jsonl"), "--output_dir", str(world / "student_gold"),
+    rlt(["student-sft", "--config", str(CONFIGS / "student_sft.yaml"), "--model", str(world.base_model),
+         "--dataset", str(world.train), "--output_dir", str(root / "student_gold"),
          "--max_steps", "300", "--disable_tqdm", "true"])
+    return world
 
 
-def time_steps(world: Path, out: Path, steps: int, warmup_steps: int, *extra: str) -> dict:
-    args, training, reward_config, fmt = parse([
-        "--config", str(CONFIGS / "teacher_rl.yaml"), "--model", str(world / "teacher_sft"),
-        "--student", str(world / "student_gold"), "--dataset", str(world / "data/train.jsonl"),
+def time_steps(root: Path, out: Path, steps: int, warmup_steps: int, *extra: str) -> dict:
+    parsed = parse([
+        "--config", str(CONFIGS / "teacher_rl.yaml"), "--model", str(root / "teacher_sft"),
+        "--student", str(root / "student_gold"), "--dataset", str(ToyWorld(root / "world").train),
         "--output_dir", str(out), "--max_steps", str(steps), "--save_strategy", "no", "--logging_steps", "1000",
         "--disable_tqdm", "true", *extra,
     ])
-    torch.manual_seed(training.seed)
-    trainer = build_trainer(args, training, reward_config, fmt)
+    torch.manual_seed(parsed[2].seed)
+    trainer = prepare(*parsed).build()
     timer = StepTimer(trainer, warmup_steps)
     timer.wrap(trainer, "_generate", "generation")
     # TRL holds the bound reward method; the reward's own methods are looked up on each call.
@@ -128,10 +131,10 @@ def main() -> None:
     parser.add_argument("--warmup_steps", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        world = Path(tmp) / "world"
-        train_models(world)
-        on_policy = time_steps(world, Path(tmp) / "a", args.steps, args.warmup_steps)
-        reuse = time_steps(world, Path(tmp) / "b", args.steps, args.warmup_steps, "--steps_per_generation", "2")
+        root = Path(tmp)
+        train_models(root)
+        on_policy = time_steps(root, root / "a", args.steps, args.warmup_steps)
+        reuse = time_steps(root, root / "b", args.steps, args.warmup_steps, "--steps_per_generation", "2")
 
     print(f"toy GRPO config, {torch.get_num_threads()} threads, {args.steps - args.warmup_steps} measured steps")
     print(f"{'seconds per step':<28}{'on-policy':>12}{'with reuse':>12}")

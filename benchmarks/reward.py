@@ -60,7 +60,7 @@ def _examples():
     files = sorted(SKY_T1.rglob("*.jsonl"))
     if not files:
         raise SystemExit(f"this benchmark reads real traces from {SKY_T1}")
-    return load_examples(files[0], on_error="skip", require_trace=True).examples
+    return load_examples(files[0], on_error="skip", require_trace=True).items
 
 
 def build_workload(workdir: Path, prompts: int, per_prompt: int, distinct: int, max_explanation_tokens: int) -> None:

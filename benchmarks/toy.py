@@ -11,7 +11,6 @@ teacher explaining, the gold student judging. Prints the bounds and the mean rew
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 from collections import defaultdict
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import yaml
 
+from rlt.commands.score import ScoreOutputs
 from rlt.config import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage
-from rlt.demo.stages import seed_stages
+from rlt.demo.stages import DemoOutputs, seed_stages
 
 NEEDED = ("world", "student_gold", "eval_gold", "student_answer_only", "eval_answer_only", "teacher_sft")
 
@@ -34,22 +34,21 @@ def main() -> None:
 
     configs = configs_dir() / "toy"
     budget = yaml.safe_load((configs / "demo_budgets.yaml").read_text())["full"]
-    run = args.output_dir / f"seed{args.seed}"
+    demo = DemoOutputs(args.output_dir)
+    run = demo.seed(args.seed)
     stages = [s for s in seed_stages(args.seed, args.output_dir, budget, configs) if s.name.split("/")[1] in NEEDED]
-    scored = run / "score_by_kind" / "scored.jsonl"
+    scored = ScoreOutputs(run.folder("score_by_kind"))
     stages.append(Stage(f"seed{args.seed}/score_by_kind", (
-        "score", "--config", str(configs / "score.yaml"), "--teacher", str(run / "teacher_sft"),
-        "--student", str(run / "student_gold"), "--dataset", str(run / "world" / "data" / "explanations_by_kind.jsonl"),
-        "--output_dir", str(scored.parent)), (f"seed{args.seed}/teacher_sft", f"seed{args.seed}/student_gold"),
+        "score", "--config", str(configs / "score.yaml"), "--teacher", str(run.folder("teacher_sft")),
+        "--student", str(run.folder("student_gold")), "--dataset", str(run.world.explanations_by_kind),
+        "--output_dir", str(scored.folder)), (f"seed{args.seed}/teacher_sft", f"seed{args.seed}/student_gold"),
         "RLT reward of every explanation kind"))
-    Pipeline(stages, args.output_dir / "logs").run()
+    Pipeline(stages, demo.logs).run()
 
     print()
-    accuracy = {kind: json.loads((run / f"eval_{kind}" / "summary.json").read_text())["pass@1"]
-                for kind in ("answer_only", "gold")}
+    accuracy = {kind: run.evaluation(kind).read_summary()["pass@1"] for kind in ("answer_only", "gold")}
     rewards = defaultdict(list)
-    for line in scored.read_text().splitlines():
-        row = json.loads(line)
+    for row in scored.read_scored():
         rewards[row["kind"]].append(row["reward"])
     means = {kind: statistics.fmean(values) for kind, values in rewards.items()}
 

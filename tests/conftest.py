@@ -62,6 +62,7 @@ def kill_and_resume(caplog):
     import time
 
     from rlt.cli import main
+    from rlt.training import TrainingOutputs
 
     def run(argv, out: Path) -> None:
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -76,11 +77,14 @@ def kill_and_resume(caplog):
             process.send_signal(signal.SIGKILL)
             process.wait()
         saved = max(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
-        with caplog.at_level("INFO", logger="rlt.sft"):
+        with caplog.at_level("INFO", logger="rlt.training"):
             assert main(argv("--max_steps", str(saved + 2), "--resume", "true")) == 0
         assert f"resuming from {out / f'checkpoint-{saved}'}" in caplog.text
         state = json.loads((out / f"checkpoint-{saved + 2}" / "trainer_state.json").read_text())
         assert state["global_step"] == saved + 2
+        # The steps the killed run logged after its checkpoint are logged again by the resumed run, once.
+        logged = [entry["step"] for entry in TrainingOutputs(out).read_metrics() if "train_runtime" not in entry]
+        assert logged == sorted(set(logged)) and logged[-1] == saved + 2
 
     return run
 

@@ -50,7 +50,7 @@ def stratos_rows(tmp_path_factory) -> Path:
     """Bespoke-Stratos-17k's schema (what the configs name on the hub), with real Sky-T1 traces cut to a
     CPU-sized 600 characters."""
     fmt = FormatConfig()
-    examples = load_examples(SKY_T1, limit=4, on_error="skip", require_trace=True).examples
+    examples = load_examples(SKY_T1, limit=4, on_error="skip", require_trace=True).items
     rows = [{"system": fmt.student_system_prompt, "conversations": [
         {"from": "user", "value": e.question},
         {"from": "assistant", "value": fmt.student_answer(e.reasoning_trace[:600], e.solution)}]} for e in examples]

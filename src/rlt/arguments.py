@@ -3,21 +3,38 @@
 * :class:`DataArguments`: the input set of every command that reads one (``--dataset``, ``--split``,
   ``--limit``, ``--on_error``);
 * :class:`InferenceArguments`: how the commands that only run models (``score``, ``distill``,
-  ``evaluate``) load them (``--dtype``, ``--device``). The trainers take TRL's options instead.
+  ``evaluate``) load them (``--dtype``, ``--device``). The trainers take TRL's options instead;
+* :func:`overwrite_option`: ``--overwrite``, of every command that writes an ``--output_dir``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from rlt.data import DataError, Example, load_examples
+from rlt.data import DataError, RowRef, Rows, load_rows
 from rlt.errors import UserError
-from rlt.formats import TAG_STYLES, FormatConfig
 from rlt.modeling import DType
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def overwrite_option() -> Any:
+    """The ``--overwrite`` field (:mod:`rlt.run_folder`: what a folder holding another run gets)."""
+    return field(default=False, metadata={
+        "help": "If output_dir holds another run (other settings, or finished), delete its contents and start again."})
+
+
+def positive(config: object, *names: str) -> None:
+    """Refuse a count below 1 (a batch size of 0 would fail far from the flag that caused it)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
 
 
 @dataclass
@@ -34,14 +51,14 @@ class DataArguments:
         if self.limit is not None and self.limit < 1:
             raise UserError(f"limit must be a positive number of rows, got {self.limit}")
 
-    def examples(self, fmt: FormatConfig, require_trace: bool = False) -> list[Example]:
-        """The normalised examples (logged with what was skipped); none at all is an error."""
-        loaded = load_examples(self.dataset, self.split, on_error=self.on_error, limit=self.limit,
-                               tags=TAG_STYLES[fmt.tag_format], require_trace=require_trace)
-        logger.info("%s: %s", self.dataset, loaded.summary())
-        if not loaded.examples:
+    def read(self, reader: Callable[[dict, RowRef], T]) -> Rows[T]:
+        """The rows of ``--dataset`` read by ``reader`` (:func:`rlt.data.load_rows`), logged with what was
+        skipped; none at all is an error."""
+        rows = load_rows(self.dataset, reader, self.split, on_error=self.on_error, limit=self.limit)
+        logger.info("%s: %s", self.dataset, rows.summary())
+        if not rows.items:
             raise DataError(self.dataset, "no usable rows")
-        return loaded.examples
+        return rows
 
 
 @dataclass
@@ -51,4 +68,4 @@ class InferenceArguments:
     device: str | None = field(default=None, metadata={"help": "Device, e.g. cpu or cuda:0. Default: cuda if any."})
 
 
-__all__ = ["DataArguments", "InferenceArguments"]
+__all__ = ["DataArguments", "InferenceArguments", "overwrite_option", "positive"]

@@ -2,11 +2,13 @@
 
 Each command is a module of :mod:`rlt.commands` with a ``main(argv)``; it is imported only when run,
 so ``rlt --help`` stays fast. A user's mistake (:class:`rlt.errors.UserError`) is printed as one line,
-``error: …``, with exit status 2; ``--debug`` (anywhere on the line) or ``RLT_DEBUG=1`` shows the traceback.
+``error: …``, with exit status 2, and so is a full disk; ``--debug`` (anywhere on the line) or ``RLT_DEBUG=1``
+shows the traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -51,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if debug or error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {error.filename}" if error.filename else ""
+        print(f"error: no space left on the disk{where}: what was saved before stays; free some space and run the "
+              "same command again to continue", file=sys.stderr)
         return 2
 
 

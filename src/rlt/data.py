@@ -1,14 +1,23 @@
-"""Load datasets and normalise their rows to ``question``, ``solution`` and an optional ``reasoning_trace``.
+"""Load datasets and read their rows, one loader for every command.
 
 Sources (:func:`read_records`): a ``.json`` file (a list of objects, or an object holding lists: the
 only one, else the one named by ``split``), a ``.jsonl`` file, a ``.parquet`` file, a folder saved by
 ``datasets`` (``save_to_disk``), a folder of such files (a file's split is the leading run of letters
 and digits of its name: ``test.jsonl``, ``train-00000-of-00002.parquet``), or a Hugging Face dataset
 name (a local path wins over a hub name). ``split`` picks among several splits; by default the only
-split, else ``train``. Rows are numbered from 1 across the whole split, and errors name the file (or
-the folder or dataset, and the split).
+split, else ``train``. Every row is named as the user finds it (:class:`RowRef`): a JSONL file's by its
+line, a JSON or Parquet file's by its row, each file of a folder by its own name.
 
-Row formats (:func:`normalize_record`), tried in this order; the first that applies decides:
+Saved folders and hub names go through ``datasets``. Files are read here, because ``datasets``' JSON
+builder converts a whole file to Arrow at once: a bad line fails the file with a message that names
+neither the line nor the field, rows of different shapes (``explanation`` in one, ``explanations`` in
+another) are merged into one schema, and a folder's splits are found only under the names train,
+test and validation (the toy world's held-out file would be ignored).
+
+:func:`load_rows` is the one loop that reads rows into what a command needs (examples, problems with
+reference answers, explanations to score): it counts and names bad rows (``on_error``: stop at the
+first, or skip and count them) and stops after ``limit`` good rows. The row formats of
+:func:`normalize_record`, tried in this order; the first that applies decides:
 
 0) **Countdown**: ``target`` and ``nums`` (TinyZero's files): a stated question and a solution found by
    exact search (:mod:`rlt.countdown`); a row no expression solves is a bad row;
@@ -22,7 +31,8 @@ b) **conversation**: ``conversations`` (``from``/``value``) or ``messages`` (``r
 c) **GSM8K**: a question field and ``answer`` ending in a ``#### <final answer>`` line.
 
 A field whose value is null counts as absent, so columns that ``datasets`` fills with nulls when it
-merges differently shaped rows do not change the format a row is read in.
+merges differently shaped rows do not change the format a row is read in. A question or solution
+that is empty (or only white space) is a bad row in every format.
 """
 
 from __future__ import annotations
@@ -33,10 +43,10 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import chain
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -69,6 +79,23 @@ class Example:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RowRef:
+    """Where a row is, as the user finds it: a line of a JSONL file, else a row (both from 1).
+
+    ``index`` is the row's place among all rows of the source (from 0), the same however they are
+    read, so that a resumed run finds its results again.
+    """
+
+    source: str
+    row: int | None = None
+    line: int | None = None
+    index: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.source} line {self.line}" if self.line is not None else f"{self.source} row {self.row}"
+
+
 class DataError(UserError):
     """A source or row rlt cannot use; the message names the source, the row (or line) and the field."""
 
@@ -78,18 +105,35 @@ class DataError(UserError):
         super().__init__(f"{source}{where}: {problem}")
         self.source, self.problem, self.row, self.line, self.field = source, problem, row, line, field
 
+    @classmethod
+    def at(cls, ref: RowRef, problem: str, field: str | None = None) -> DataError:
+        return cls(ref.source, problem, row=ref.row, line=ref.line, field=field)
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line}" if self.line is not None else f"row {self.row}"
+
+
+T = TypeVar("T")
+
 
 @dataclass
-class LoadResult:
-    examples: list[Example] = field(default_factory=list)
+class Rows(Generic[T]):
+    """What :func:`load_rows` read: the items, the row each came from, and the bad rows it skipped."""
+
+    items: list[T] = field(default_factory=list)
+    refs: list[RowRef] = field(default_factory=list)
     skipped: list[DataError] = field(default_factory=list)
 
+    def __len__(self) -> int:
+        return len(self.items)
+
     def summary(self) -> str:
-        """One line for the log, e.g. ``loaded 498 rows, skipped 2 (row 4: …, row 9: …)``."""
-        text = f"loaded {len(self.examples)} rows"
+        """One line for the log, e.g. ``loaded 498 rows, skipped 2 (row 4: …, line 9: …)``."""
+        text = f"loaded {len(self.items)} rows"
         if not self.skipped:
             return text
-        shown = [f"row {error.row}: {error.problem}" for error in self.skipped[:_SKIPPED_SHOWN]]
+        shown = [f"{error.where}: {error.problem}" for error in self.skipped[:_SKIPPED_SHOWN]]
         if len(self.skipped) > _SKIPPED_SHOWN:
             shown.append(f"… {len(self.skipped) - _SKIPPED_SHOWN} more")
         return f"{text}, skipped {len(self.skipped)} ({', '.join(shown)})"
@@ -98,42 +142,49 @@ class LoadResult:
 # Reading -------------------------------------------------------------------------------------------
 
 
-def read_records(source: str | Path, split: str | None = None) -> Iterator[tuple[int, dict]]:
-    """Raw rows with their 1-based row number, every field kept.
+def read_records(source: str | Path, split: str | None = None) -> Iterator[tuple[RowRef, dict]]:
+    """Raw rows with where each is (:class:`RowRef`), every field kept.
 
     The source is resolved (and a missing file or split reported) at the call, not at the first row.
     ``split`` is ignored for a single file unless it is a JSON object holding several lists.
     """
-    return _open(source, split)[1]
+    return _numbered(_open(source, split))
 
 
-def _open(source: str | Path, split: str | None) -> tuple[str, Iterator[tuple[int, dict]]]:
-    """The label errors name the source by, and its numbered rows."""
+def _open(source: str | Path, split: str | None) -> Iterator[tuple[RowRef, Any]]:
+    """The source's rows, each with its :class:`RowRef` (its ``index`` not yet set)."""
     path = Path(source).expanduser()
     if path.is_file():
-        label, records = str(path), _read_file(path, split)
-    elif path.is_dir():
-        label, records = _open_folder(path, split)
-    elif is_local_path(str(source)) or path.suffix in _READERS:
+        return _read_file(path, split)
+    if path.is_dir():
+        return _open_folder(path, split)
+    if is_local_path(str(source)) or path.suffix in _READERS:
         raise DataError(str(source), "no such file or folder")
-    else:
-        label, records = _open_hub(str(source), split)
-    return label, _numbered(label, records)
+    return _open_hub(str(source), split)
 
 
-def _numbered(label: str, records: Iterable[Any]) -> Iterator[tuple[int, dict]]:
-    for row, record in enumerate(records, 1):
+def _numbered(records: Iterable[tuple[RowRef, Any]]) -> Iterator[tuple[RowRef, dict]]:
+    for index, (ref, record) in enumerate(records):
         if not isinstance(record, dict):
-            raise DataError(label, f"expected an object, got {_type_name(record)}", row=row)
-        yield row, record
+            raise DataError.at(ref, f"expected an object, got {_type_name(record)}")
+        yield replace(ref, index=index), record
 
 
-def _read_json(path: Path, split: str | None) -> Iterator[Any]:
-    with path.open(encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as error:
-            raise DataError(str(path), f"not valid JSON ({error.msg})", line=error.lineno) from None
+def _decode(data: bytes, label: str, line: int | None = None) -> str:
+    """UTF-8 text (a byte-order mark dropped), or a :class:`DataError` naming the line of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        where = line if line is not None else data[:error.start].count(b"\n") + 1
+        raise DataError(label, f"not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8",
+                        line=where) from None
+
+
+def _read_json(path: Path, split: str | None) -> Iterator[tuple[RowRef, Any]]:
+    try:
+        data = json.loads(_decode(path.read_bytes(), str(path)))
+    except json.JSONDecodeError as error:
+        raise DataError(str(path), f"not valid JSON ({error.msg})", line=error.lineno) from None
     if isinstance(data, dict):
         lists = {key: value for key, value in data.items() if isinstance(value, list)}
         if len(lists) > 1:
@@ -143,34 +194,39 @@ def _read_json(path: Path, split: str | None) -> Iterator[Any]:
     if not isinstance(data, list):
         raise DataError(str(path), f"expected a list of objects or an object holding one, "
                                    f"got {_type_name(data)}")
-    return iter(data)
+    return ((RowRef(str(path), row=row), record) for row, record in enumerate(data, 1))
 
 
-def _read_jsonl(path: Path, split: str | None) -> Iterator[Any]:
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
+def _read_jsonl(path: Path, split: str | None) -> Iterator[tuple[RowRef, Any]]:
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            line = _decode(raw, str(path), number)
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                yield RowRef(str(path), line=number), json.loads(line)
             except json.JSONDecodeError as error:
                 raise DataError(str(path), f"not valid JSON ({error.msg}, column {error.colno})",
                                 line=number) from None
 
 
-def _read_parquet(path: Path, split: str | None) -> Iterator[Any]:
+def _read_parquet(path: Path, split: str | None) -> Iterator[tuple[RowRef, Any]]:
     try:
         parquet = pq.ParquetFile(path)
+        batches = parquet.iter_batches()
+        row = 0
+        for batch in batches:
+            for record in batch.to_pylist():
+                row += 1
+                yield RowRef(str(path), row=row), record
     except pa.ArrowException as error:
         raise DataError(str(path), f"not a valid Parquet file ({error})") from None
-    for batch in parquet.iter_batches():
-        yield from batch.to_pylist()
 
 
 _READERS = {".json": _read_json, ".jsonl": _read_jsonl, ".parquet": _read_parquet}
 
 
-def _read_file(path: Path, split: str | None) -> Iterator[Any]:
+def _read_file(path: Path, split: str | None) -> Iterator[tuple[RowRef, Any]]:
     reader = _READERS.get(path.suffix)
     if reader is None:
         raise DataError(str(path), f"unsupported file type {path.suffix!r} "
@@ -178,7 +234,7 @@ def _read_file(path: Path, split: str | None) -> Iterator[Any]:
     return reader(path, split)
 
 
-def _open_folder(path: Path, split: str | None) -> tuple[str, Iterator[Any]]:
+def _open_folder(path: Path, split: str | None) -> Iterator[tuple[RowRef, Any]]:
     if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
         return _open_saved_dataset(path, split)
     by_split: dict[str, list[Path]] = {}
@@ -188,28 +244,30 @@ def _open_folder(path: Path, split: str | None) -> tuple[str, Iterator[Any]]:
             by_split.setdefault(name.group(), []).append(file)
     if not by_split:
         raise DataError(str(path), f"no data files ({', '.join(_READERS)}) and no saved dataset here")
-    split = _pick_split(sorted(by_split), split, str(path))
-    files = by_split[split]
-    label = str(files[0]) if len(files) == 1 else f"{path} [{split}]"
-    return label, chain.from_iterable(_read_file(file, split) for file in files)
+    files = by_split[_pick_split(sorted(by_split), split, str(path))]
+    return chain.from_iterable(_read_file(file, split) for file in files)
 
 
-def _open_saved_dataset(path: Path, split: str | None) -> tuple[str, Iterator[Any]]:
+def _rows_of(label: str, dataset: Iterable[dict]) -> Iterator[tuple[RowRef, Any]]:
+    return ((RowRef(label, row=row), record) for row, record in enumerate(dataset, 1))
+
+
+def _open_saved_dataset(path: Path, split: str | None) -> Iterator[tuple[RowRef, Any]]:
     import datasets  # slow to import; only saved folders and hub names need it
 
     data = datasets.load_from_disk(str(path))
     if isinstance(data, datasets.DatasetDict):
         split = _pick_split(list(data), split, str(path))
-        return f"{path} [{split}]", iter(data[split])
-    return str(path), iter(data)
+        return _rows_of(f"{path} [{split}]", data[split])
+    return _rows_of(str(path), data)
 
 
-def _open_hub(name: str, split: str | None) -> tuple[str, Iterator[Any]]:
+def _open_hub(name: str, split: str | None) -> Iterator[tuple[RowRef, Any]]:
     import datasets  # slow to import; only saved folders and hub names need it
 
     split = _pick_split(datasets.get_dataset_split_names(name), split, name) if split is None else split
     logger.info("loading %s split %s with datasets.load_dataset", name, split)
-    return f"{name} [{split}]", iter(datasets.load_dataset(name, split=split))
+    return _rows_of(f"{name} [{split}]", datasets.load_dataset(name, split=split))
 
 
 def _pick_split(names: list[str], split: str | None, label: str) -> str:
@@ -224,6 +282,33 @@ def _pick_split(names: list[str], split: str | None, label: str) -> str:
     return split
 
 
+def load_rows(source: str | Path, read: Callable[[dict, RowRef], T], split: str | None = None, *,
+              on_error: Literal["raise", "skip"] = "raise", limit: int | None = None) -> Rows[T]:
+    """``read`` applied to every row of ``source``: the one loop behind every command's data.
+
+    ``read(record, ref)`` returns the row's item or raises :class:`DataError` (build it with
+    :meth:`DataError.at`). ``on_error="skip"`` leaves such rows out and records them in
+    :attr:`Rows.skipped`; errors in the source itself (invalid JSON, a missing split) always raise.
+    Reading stops once ``limit`` items are read.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of rows or None, got {limit}")
+    rows: Rows[T] = Rows()
+    for ref, record in read_records(source, split):
+        try:
+            rows.items.append(read(record, ref))
+            rows.refs.append(ref)
+        except DataError as error:
+            if on_error == "raise":
+                raise
+            rows.skipped.append(error)
+        if limit is not None and len(rows.items) >= limit:
+            break
+    return rows
+
+
 # Normalising ---------------------------------------------------------------------------------------
 
 
@@ -232,11 +317,10 @@ class _Row:
     """A record with where it came from, so that every check can name the source and row."""
 
     record: dict
-    source: str
-    row: int
+    at: RowRef
 
     def error(self, problem: str, field: str | None = None) -> DataError:
-        return DataError(self.source, problem, row=self.row, field=field)
+        return DataError.at(self.at, problem, field)
 
     def has(self, key: str) -> bool:
         return self.record.get(key) is not None
@@ -256,9 +340,9 @@ class _Row:
         return ", ".join(sorted(map(str, self.record)))
 
 
-def normalize_record(record: dict, *, source: str, row: int, tags: TagStyle = STRATOS) -> Example:
+def normalize_record(record: dict, at: RowRef, tags: TagStyle = STRATOS) -> Example:
     """Read one row in the first format that applies (see the module docstring for the order)."""
-    r = _Row(record, source, row)
+    r = _Row(record, at)
     if countdown.is_countdown_row(record):
         return _from_countdown(r)
     question_key = r.first_key(QUESTION_KEYS)
@@ -367,35 +451,36 @@ def _type_name(value: object) -> str:
 
 def load_examples(source: str | Path, split: str | None = None, *,
                   on_error: Literal["raise", "skip"] = "raise", limit: int | None = None,
-                  tags: TagStyle = STRATOS, require_trace: bool = False) -> LoadResult:
-    """Normalised examples of a source.
+                  tags: TagStyle = STRATOS, require_trace: bool = False) -> Rows[Example]:
+    """Normalised examples of a source (:func:`load_rows` with :func:`normalize_record`).
 
-    ``on_error="skip"`` leaves out rows that cannot be normalised and records them in
-    ``LoadResult.skipped`` (log :meth:`LoadResult.summary`); errors in the file itself (invalid JSON,
-    a missing split) always raise. ``require_trace``: a row without a reasoning trace is such a row
-    (SFT needs an explanation to learn from). ``limit`` caps the number of examples returned; reading
-    stops there.
+    ``require_trace``: a row without a reasoning trace is a bad row (SFT needs an explanation to learn from).
     """
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of examples or None, got {limit}")
-    label, records = _open(source, split)
-    result = LoadResult()
-    for row, record in records:
-        try:
-            example = normalize_record(record, source=label, row=row, tags=tags)
-            if require_trace and example.reasoning_trace is None:
-                raise DataError(label, "no reasoning trace (an explanation to learn from)", row=row,
-                                field="reasoning_trace")
-            result.examples.append(example)
-        except DataError as error:
-            if on_error == "raise":
-                raise
-            result.skipped.append(error)
-        if limit is not None and len(result.examples) >= limit:
-            break
-    return result
+    return load_rows(source, example_reader(tags, require_trace), split, on_error=on_error, limit=limit)
+
+
+def checked(read: Callable[[dict, RowRef], T], rule: Callable[[T], str | None]) -> Callable[[dict, RowRef], T]:
+    """``read`` with one more row rule: ``rule(item)`` says what is wrong with a row (None: nothing), e.g.
+    a prompt too long for the model, so that such a row is named (or skipped) like any other bad row."""
+    def read_checked(record: dict, at: RowRef) -> T:
+        item = read(record, at)
+        problem = rule(item)
+        if problem:
+            raise DataError.at(at, problem)
+        return item
+
+    return read_checked
+
+
+def example_reader(tags: TagStyle = STRATOS, require_trace: bool = False) -> Callable[[dict, RowRef], Example]:
+    """The :func:`load_rows` reader of examples."""
+    def read(record: dict, at: RowRef) -> Example:
+        example = normalize_record(record, at, tags)
+        if require_trace and example.reasoning_trace is None:
+            raise DataError.at(at, "no reasoning trace (an explanation to learn from)", "reasoning_trace")
+        return example
+
+    return read
 
 
 def _json_line(row: dict) -> str:
@@ -435,3 +520,12 @@ def append_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
         for row in rows:
             f.write(_json_line(row))
             f.flush()
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """The rows of a JSON Lines file rlt wrote (split on "\\n" alone, as :class:`rlt.jobs.Journal` explains)."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").split("\n") if line.strip()]

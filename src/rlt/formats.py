@@ -302,6 +302,17 @@ class SequenceBuilder:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False) if text else []
 
+    def too_long(self, text: str, limit: int | None, what: str) -> str | None:
+        """Why ``text`` (a prompt) cannot go to a model that takes ``limit`` tokens; None if it can.
+
+        Most texts are not tokenised here: a token holds at least one byte of text (one more for the
+        word-start marker some tokenizers add), so a text of fewer bytes than ``limit`` fits.
+        """
+        if limit is None or len(text.encode()) + 1 < limit:
+            return None
+        tokens = len(self.tokenizer.encode(text, add_special_tokens=False, verbose=False))  # no warning: measuring
+        return f"{what} is {tokens} tokens, the model takes {limit}" if tokens >= limit else None
+
     def teacher_prompt(self, question: str, solution: str) -> str:
         """The teacher's prompt text; generation continues inside the explanation."""
         return _render(self.tokenizer, self.fmt.teacher_messages(question, solution), continue_final_message=True)

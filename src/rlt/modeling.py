@@ -14,7 +14,15 @@ from contextlib import contextmanager
 from typing import Literal
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from safetensors import SafetensorError
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from rlt.errors import UserError
 from rlt.sources import check_model_source
@@ -56,8 +64,20 @@ def _loading(name_or_path: str, role: str) -> Iterator[None]:
     """A model the hub does not know, or a folder transformers cannot read, is the user's mistake."""
     try:
         yield
-    except OSError as error:
+    except (OSError, SafetensorError) as error:
         raise UserError(f"{role} {name_or_path}: {error}") from error
+
+
+def context_length(config: PretrainedConfig) -> int | None:
+    """The longest sequence a model takes (its position embeddings), if its config says."""
+    return getattr(config.get_text_config(), "max_position_embeddings", None)
+
+
+def load_context_length(name_or_path: str, role: str = "model") -> int | None:
+    """:func:`context_length` read from the model's config alone, before any weights load."""
+    check_model_source(name_or_path, role)
+    with _loading(name_or_path, role):
+        return context_length(AutoConfig.from_pretrained(name_or_path))
 
 
 def load_tokenizer(name_or_path: str, role: str = "model") -> PreTrainedTokenizerBase:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -17,3 +20,13 @@ def progress_bar(description: str, total: int) -> Iterator[Progress]:
     with Progress(*columns, disable=not sys.stderr.isatty(), transient=False) as bar:
         bar.add_task(description, total=total, status="")
         yield bar
+
+
+def in_batches(items: Sequence[T], size: int, description: str) -> Iterator[tuple[Sequence[T], Callable[[str], None]]]:
+    """``items`` in batches of ``size``, on a progress bar that advances as each batch is done; each batch
+    comes with a function that sets the bar's status text."""
+    with progress_bar(description, total=len(items)) as bar:
+        for start in range(0, len(items), size):
+            batch = items[start:start + size]
+            yield batch, lambda text: bar.update(0, status=text)
+            bar.advance(0, len(batch))

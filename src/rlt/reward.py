@@ -39,6 +39,7 @@ from rlt.logprobs import (
     span_hidden_states,
     token_log_probs,
 )
+from rlt.modeling import context_length
 
 # A shared prefix costs two extra forward calls per group; below this length batching the rows
 # whole is faster (benchmarks/grpo_step.py: toy prompts of ~40 tokens, 8 completions each).
@@ -196,8 +197,19 @@ def check_same_tokenizer(teacher: PreTrainedTokenizerBase, student: PreTrainedTo
         )
 
 
-def _context_length(model: PreTrainedModel) -> int | None:
-    return getattr(model.config.get_text_config(), "max_position_embeddings", None)
+def scored_length(config: RewardConfig, *context_lengths: int | None) -> int | None:
+    """The longest sequence the reward scores: ``config.max_length``, else the shortest of the models'
+    contexts (None: no limit known)."""
+    known = [n for n in context_lengths if n]
+    return config.max_length or (min(known) if known else None)
+
+
+def fixed_tokens(builder: SequenceBuilder, question: str, solution: str) -> int:
+    """The tokens of a row's longer sequence (teacher or student) besides its explanation: what must fit
+    the scored length for any of its explanations to be scored."""
+    student = builder.student_sequence(question, [], solution)
+    teacher = builder.teacher_sequence(builder.teacher_prompt_ids(question, solution), [])
+    return max(len(student.ids), len(teacher.ids))
 
 
 class RLTReward:
@@ -237,8 +249,7 @@ class RLTReward:
         self.teacher, self.student = teacher, student
         self.config = config or RewardConfig()
         self.builder = SequenceBuilder(tokenizer, format_config)
-        lengths = [n for n in (_context_length(teacher), _context_length(student)) if n]
-        self.max_length = self.config.max_length or (min(lengths) if lengths else None)
+        self.max_length = scored_length(self.config, context_length(teacher.config), context_length(student.config))
 
     # Public API ------------------------------------------------------------------------------
 

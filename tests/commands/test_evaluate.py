@@ -8,14 +8,12 @@ import re
 
 import pytest
 
-from rlt.arguments import DataArguments, InferenceArguments
 from rlt.cli import main as rlt
-from rlt.commands.evaluate import EvaluateArguments, _fingerprint, check_problem, summarize
-from rlt.data import DataError
-from rlt.errors import UserError
+from rlt.commands.evaluate import EvaluateOutputs, check_problem, summarize
+from rlt.data import DataError, read_jsonl
 from rlt.formats import FormatConfig
-from rlt.generation import SamplingConfig
 from rlt.problems import Problem
+from rlt.run_folder import RUN_INFO
 
 ROWS = [
     {"question": "What is 1+2?", "solution": "1+2=3", "answer": "3"},
@@ -39,19 +37,15 @@ def _write(path, rows):
     return path
 
 
-def _read(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def _evaluate(model_dir, dataset, output_dir, *extra):
     return rlt(["evaluate", "--model", str(model_dir), "--dataset", str(dataset), "--output_dir", str(output_dir),
                 *extra])
 
 
 def test_greedy_run_writes_results_summary_and_run_info(model_dir, tmp_path):
-    out = tmp_path / "eval"
-    assert _evaluate(model_dir, _write(tmp_path / "rows.jsonl", ROWS), out, *GREEDY) == 0
-    results, summary = _read(out / "results.jsonl"), json.loads((out / "summary.json").read_text())
+    out = EvaluateOutputs(tmp_path / "eval")
+    assert _evaluate(model_dir, _write(tmp_path / "rows.jsonl", ROWS), out.folder, *GREEDY) == 0
+    results, summary = out.read_results(), out.read_summary()
     assert [r["index"] for r in results] == [0, 1, 2] and all(set(r) == RESULT_FIELDS for r in results)
     assert [r["reference"] for r in results] == ["3", "42", "10"]
     assert all(len(r["completions"]) == len(r["correct"]) == len(r["predictions"]) == 1 for r in results)
@@ -61,65 +55,87 @@ def test_greedy_run_writes_results_summary_and_run_info(model_dir, tmp_path):
     assert summary["no_answer"] == sum(p is None for r in results for p in r["predictions"])
     assert summary["unfinished"] == sum(not f for r in results for f in r["finished"])
     assert summary["problems"] == 3 and summary["max_new_tokens"] == 8 and summary["wall_seconds"] > 0
-    assert not (out / "results.partial.jsonl").exists()
-    info = json.loads((out / "rlt_run.json").read_text())
+    info = json.loads((out.folder / RUN_INFO).read_text())
     assert info["command"] == "evaluate" and info["config"]["format"]["student_system_prompt"] == "Think."
+    assert info["status"] == "finished"
 
 
 def test_sampling_defaults_to_the_reasoning_settings(model_dir, tmp_path):
-    out = tmp_path / "eval"
-    _evaluate(model_dir, _write(tmp_path / "rows.jsonl", ROWS), out, "--num_samples", "2", "--max_new_tokens", "4",
-              "--limit", "2")
-    summary = json.loads((out / "summary.json").read_text())
+    out = EvaluateOutputs(tmp_path / "eval")
+    _evaluate(model_dir, _write(tmp_path / "rows.jsonl", ROWS), out.folder, "--num_samples", "2",
+              "--max_new_tokens", "4", "--limit", "2")
+    summary = out.read_summary()
     assert (summary["temperature"], summary["top_p"], summary["greedy"]) == (0.6, 0.95, False)
-    results = _read(out / "results.jsonl")
+    results = out.read_results()
     assert len(results) == 2 and all(len(r["completions"]) == 2 for r in results)
     assert summary["completions"] == 4 and summary["match"] == "math"
 
 
-def _header(model_dir, dataset, out):
-    args = EvaluateArguments(model=str(model_dir), output_dir=str(out))
-    sampling = SamplingConfig(temperature=0.0, top_p=0.95, num_samples=1, max_new_tokens=8)
-    return {"fingerprint": _fingerprint(args, DataArguments(dataset=str(dataset), split="test"), InferenceArguments(),
-                                        sampling, FormatConfig(student_system_prompt="Think."))}
+def _no_generation(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("generated again")
+
+    monkeypatch.setattr("rlt.commands.evaluate.generate", refuse)
 
 
 def test_a_killed_run_resumes_without_regenerating(model_dir, tmp_path):
-    dataset, out = _write(tmp_path / "rows.jsonl", ROWS), tmp_path / "eval"
-    out.mkdir()
-    # Problem 0 was generated (marked: a right answer no untrained model writes); problem 1's entry is for
-    # another question (the file changed), so it is generated again; the last line was being written.
-    marked = {"index": 0, "question": ROWS[0]["question"], "completions": ["<|begin_of_solution|>3<|end_of_solution|>"],
-              "finished": [True]}
-    stale = {"index": 1, "question": "What is 2+2?", "completions": ["<|begin_of_solution|>42<|end_of_solution|>"],
-             "finished": [True]}
-    (out / "results.partial.jsonl").write_text("".join(json.dumps(line) + "\n" for line in (
-        _header(model_dir, dataset, out), marked, stale)) + '{"index": 2, "questi')
-    _evaluate(model_dir, dataset, out, *GREEDY)
-    results = _read(out / "results.jsonl")
+    dataset, out = _write(tmp_path / "rows.jsonl", ROWS), EvaluateOutputs(tmp_path / "eval")
+    _evaluate(model_dir, dataset, out.folder, *GREEDY, "--limit", "2")
+    # As a killed run leaves it: problem 0 generated (marked: a right answer no untrained model writes);
+    # problem 1's entry is for another question (the file changed), so it is generated again; the last line
+    # was being written.
+    header, first, second = read_jsonl(out.completions_journal)
+    marked = {**first, "completions": ["<|begin_of_solution|>3<|end_of_solution|>"]}
+    stale = {**second, "question": "What is 2+2?"}
+    out.completions_journal.write_text("".join(json.dumps(line) + "\n" for line in (header, marked, stale))
+                                       + '{"index": 2, "questi')
+    _evaluate(model_dir, dataset, out.folder, *GREEDY)
+    results = out.read_results()
     assert results[0]["completions"] == marked["completions"] and results[0]["correct"] == [True]
-    assert results[1]["completions"] != stale["completions"] and len(results[2]["completions"]) == 1
-    assert json.loads((out / "summary.json").read_text())["pass@1"] >= 1 / 3
-    assert not (out / "results.partial.jsonl").exists()
+    assert results[1]["question"] == ROWS[1]["question"] and len(results[2]["completions"]) == 1
+    assert out.read_summary()["pass@1"] >= 1 / 3
 
 
-def test_partial_completions_from_other_settings_are_refused(model_dir, tmp_path):
-    out = tmp_path / "eval"
-    out.mkdir()
-    (out / "results.partial.jsonl").write_text(json.dumps({"fingerprint": "another"}) + "\n")
-    with pytest.raises(UserError, match="delete it"):
-        _evaluate(model_dir, _write(tmp_path / "rows.jsonl", ROWS), out, *GREEDY, "--debug")
+def test_a_smaller_limit_keeps_the_work_and_another_check_needs_no_generation(model_dir, tmp_path, monkeypatch):
+    dataset, out = _write(tmp_path / "rows.jsonl", ROWS), EvaluateOutputs(tmp_path / "eval")
+    _evaluate(model_dir, dataset, out.folder, *GREEDY)
+    completions = [r["completions"] for r in out.read_results()]
+    _no_generation(monkeypatch)
+    assert _evaluate(model_dir, dataset, out.folder, *GREEDY, "--limit", "2") == 0  # bounds what is added
+    assert len(out.read_results()) == 2 and len(read_jsonl(out.completions_journal)) == 1 + 3
+    _evaluate(model_dir, dataset, out.folder, *GREEDY, "--match", "math")  # the last flag wins
+    assert out.read_summary()["match"] == "math" and [r["completions"] for r in out.read_results()] == completions
+
+
+def test_completions_of_other_settings_are_refused(model_dir, tmp_path, rlt_error):
+    dataset, out = _write(tmp_path / "rows.jsonl", ROWS), EvaluateOutputs(tmp_path / "eval")
+    _evaluate(model_dir, dataset, out.folder, *GREEDY)
+    message = rlt_error(["evaluate", "--model", model_dir, "--dataset", dataset, "--output_dir", out.folder,
+                         *GREEDY, "--max_new_tokens", "9"])
+    assert "made with other settings (max_new_tokens: 8 → 9)" in message
+    header, *entries = read_jsonl(out.completions_journal)  # a journal edited by hand
+    out.completions_journal.write_text("".join(json.dumps(e) + "\n" for e in ({"fingerprint": "x"}, *entries)))
+    out.summary.unlink()
+    assert "delete it, or use --overwrite true" in rlt_error(["evaluate", "--model", model_dir, "--dataset", dataset,
+                                                              "--output_dir", out.folder, *GREEDY])
 
 
 @pytest.mark.parametrize(("bad_row", "message"), [
-    ({"id": 7, "solution": "3"}, r"row 2: no question.*fields: id, solution"),
-    ({"question": "What is 1+1?", "solution": "Add.\nDone."}, r"row 2: no reference answer"),
+    ({"id": 7, "solution": "3"}, r"line 2: no question.*fields: id, solution"),
+    ({"question": "What is 1+1?", "solution": "Add.\nDone."}, r"line 2: no reference answer"),
+    ({"question": "What is 1+1?" * 400, "solution": "2"}, r"line 2: the student prompt is \d+ tokens, the model "
+                                                          r"takes 4096"),
 ])
-def test_a_bad_row_is_named_before_any_model_is_loaded(tmp_path, bad_row, message, rlt_error):
+def test_a_bad_row_is_named_before_any_model_is_loaded(model_dir, tmp_path, bad_row, message, rlt_error,
+                                                       monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("loaded weights")
+
+    monkeypatch.setattr("transformers.AutoModelForCausalLM.from_pretrained", refuse)
     dataset = _write(tmp_path / "rows.jsonl", [ROWS[0], bad_row])
     with pytest.raises(DataError, match=message):
-        _evaluate(tmp_path / "no-model", dataset, tmp_path / "eval", *GREEDY, "--debug")
-    assert re.search(message, rlt_error(["evaluate", "--model", tmp_path / "no-model", "--dataset", dataset,
+        _evaluate(model_dir, dataset, tmp_path / "eval", *GREEDY, "--debug")
+    assert re.search(message, rlt_error(["evaluate", "--model", model_dir, "--dataset", dataset,
                                          "--output_dir", tmp_path / "eval", *GREEDY]))
     assert not (tmp_path / "eval").exists()  # a run that cannot start writes nothing
 

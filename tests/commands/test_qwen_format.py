@@ -40,7 +40,7 @@ def _read(path):
 
 
 def _sky_t1_examples(n: int):
-    return load_examples(SKY_T1, limit=n, on_error="skip", require_trace=True).examples
+    return load_examples(SKY_T1, limit=n, on_error="skip", require_trace=True).items
 
 
 class _Recorder:
@@ -86,7 +86,7 @@ def _short_traces(path, n: int):
     rows = [{"question": e.question, "solution": e.solution, "reasoning_trace": e.reasoning_trace[:600]}
             for e in _sky_t1_examples(n)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return load_examples(path).examples
+    return load_examples(path).items
 
 
 def test_teacher_warm_up_trains_on_the_ids_the_teacher_is_prompted_with(qwen_models, builder, tmp_path,
@@ -199,7 +199,7 @@ def test_student_trains_on_the_ids_it_is_evaluated_with(qwen_models, distilled, 
         "student-sft", "--model", str(qwen_models / "student"), "--dataset", str(distilled / "distilled.jsonl"),
         "--output_dir", str(tmp_path / "student"), "--max_steps", "1", "--per_device_train_batch_size", "2",
         "--report_to", "none"]))
-    examples = load_examples(distilled / "distilled.jsonl").examples
+    examples = load_examples(distilled / "distilled.jsonl").items
     trained_prompts = []
     for example, row in zip(examples, rows, strict=True):
         prompt, target = _prompt_and_target(row)

@@ -8,9 +8,10 @@ import math
 import pytest
 
 from rlt.cli import main as rlt
-from rlt.data import DataError
-from rlt.errors import UserError
+from rlt.commands.score import ScoreOutputs
+from rlt.data import DataError, read_jsonl
 from rlt.reward import RewardTerms
+from rlt.run_folder import RUN_INFO
 
 TERMS = set(RewardTerms.__dataclass_fields__)
 
@@ -36,10 +37,6 @@ def _write(path, rows):
     return path
 
 
-def _read(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def _score(model_dirs, inp, out, *extra):
     teacher, student = model_dirs
     return rlt(["score", "--teacher", str(teacher), "--student", str(student),
@@ -47,24 +44,23 @@ def _score(model_dirs, inp, out, *extra):
 
 
 def test_every_row_keeps_its_fields_and_gains_the_terms(model_dirs, tmp_path):
-    out = tmp_path / "scored"
-    assert _score(model_dirs, _write(tmp_path / "in.jsonl", ROWS), out) == 0
-    rows = _read(out / "scored.jsonl")
+    out = ScoreOutputs(tmp_path / "scored")
+    assert _score(model_dirs, _write(tmp_path / "in.jsonl", ROWS), out.folder) == 0
+    rows = out.read_scored()
     assert [r["id"] for r in rows] == ["a", "b", "c"]
     for row, original in zip(rows, ROWS):
         assert {k: row[k] for k in original} == original
         assert TERMS <= set(row)
     assert math.isfinite(rows[0]["reward"]) and isinstance(rows[0]["r_ss"], float)
     assert len(rows[1]["reward"]) == 3 and rows[1]["explanation_tokens"][1] == 0
-    assert not (out / "scored.partial.jsonl").exists()
-    info = json.loads((out / "rlt_run.json").read_text())
+    info = json.loads((out.folder / RUN_INFO).read_text())
     assert info["config"]["reward"]["kl_mean_coef"] == 3.0 and "transformers" in info["versions"]
 
 
 def test_keep_best_writes_one_row_per_question(model_dirs, tmp_path):
-    out = tmp_path / "best"
-    _score(model_dirs, _write(tmp_path / "in.jsonl", ROWS), out, "--keep_best", "true")
-    rows = _read(out / "scored.jsonl")
+    out = ScoreOutputs(tmp_path / "best")
+    _score(model_dirs, _write(tmp_path / "in.jsonl", ROWS), out.folder, "--keep_best", "true")
+    rows = out.read_scored()
     assert len(rows) == 2
     by_question = {r["question"]: r for r in rows}
     two_plus_two = by_question["What is 2+2?"]
@@ -76,38 +72,28 @@ def test_keep_best_writes_one_row_per_question(model_dirs, tmp_path):
 
 
 def test_a_killed_run_resumes_without_rescoring(model_dirs, tmp_path):
-    inp, out = _write(tmp_path / "in.jsonl", ROWS[:2]), tmp_path / "out"
-    _score(model_dirs, inp, out)
-    first = _read(out / "scored.jsonl")[0]
-    # A run killed while scoring: row 1 is in the partial file (marked), row 2 was being written.
-    marked = {"key": "1:None", "terms": {**{k: first[k] for k in TERMS}, "reward": 123.0}}
-    (out / "scored.partial.jsonl").write_text(
-        json.dumps(_fingerprint_header(model_dirs, inp, out)) + "\n" + json.dumps(marked) + '\n{"key": "2:0", "ter'
-    )
-    # Batch sizes and the LM-head chunk change speed, not scores: the partial file is still used.
-    _score(model_dirs, inp, out, "--batch_size", "1", "--logit_chunk_size", "7")
-    rows = _read(out / "scored.jsonl")
-    assert rows[0]["reward"] == 123.0  # taken from the partial file, not recomputed
+    inp, out = _write(tmp_path / "in.jsonl", ROWS[:2]), ScoreOutputs(tmp_path / "out")
+    _score(model_dirs, inp, out.folder, "--limit", "1")
+    # As a killed run leaves it: row 1 scored (marked), row 2 being written.
+    header, first = read_jsonl(out.scores_journal)
+    marked = {**first, "terms": {**first["terms"], "reward": 123.0}}
+    out.scores_journal.write_text(json.dumps(header) + "\n" + json.dumps(marked) + '\n{"key": [1, 0, "x"], "ter')
+    # Batch sizes and the LM-head chunk change speed, not scores: the journal is still used.
+    _score(model_dirs, inp, out.folder, "--batch_size", "1", "--logit_chunk_size", "7")
+    rows = out.read_scored()
+    assert rows[0]["reward"] == 123.0  # taken from the journal, not recomputed
     assert len(rows[1]["reward"]) == 3 and all(math.isfinite(r) for r in rows[1]["reward"])
+    # Best-of-k of the same scores: nothing is scored again
+    _score(model_dirs, inp, out.folder, "--keep_best", "true")
+    assert {r["question"]: r["reward"] for r in out.read_scored()}["What is 12+30?"] == 123.0
 
 
-def _fingerprint_header(model_dirs, inp, out):
-    from rlt.arguments import DataArguments, InferenceArguments
-    from rlt.commands.score import ScoreArguments, _fingerprint
-    from rlt.formats import FormatConfig
-    from rlt.reward import RewardConfig
-
-    args = ScoreArguments(teacher=str(model_dirs[0]), student=str(model_dirs[1]), output_dir=str(out))
-    return {"fingerprint": _fingerprint(args, DataArguments(dataset=str(inp)), InferenceArguments(), RewardConfig(),
-                                        FormatConfig())}
-
-
-def test_partial_scores_from_other_settings_are_refused(model_dirs, tmp_path):
+def test_scores_of_other_settings_are_refused(model_dirs, tmp_path, rlt_error):
     inp, out = _write(tmp_path / "in.jsonl", ROWS[:1]), tmp_path / "out"
-    out.mkdir()
-    (out / "scored.partial.jsonl").write_text(json.dumps({"fingerprint": "another"}) + "\n")
-    with pytest.raises(UserError, match="delete it"):
-        _score(model_dirs, inp, out, "--debug")
+    _score(model_dirs, inp, out)
+    assert "(kl_mean_coef: 3 → 1)" in rlt_error([
+        "score", "--teacher", model_dirs[0], "--student", model_dirs[1], "--dataset", inp, "--output_dir", out,
+        "--kl_mean_coef", "1"])
 
 
 def test_prompts_and_coefficients_come_from_yaml_and_flags(model_dirs, tmp_path):
@@ -117,7 +103,7 @@ def test_prompts_and_coefficients_come_from_yaml_and_flags(model_dirs, tmp_path)
     config.write_text("student_system_prompt: Think first.\nkl_mean_coef: 0.0\nkl_max_coef: 0.0\n")
     _score(model_dirs, inp, tmp_path / "custom", "--config", str(config),
            "--teacher_system_prompt", "Explain.")
-    default, custom = _read(tmp_path / "default" / "scored.jsonl")[0], _read(tmp_path / "custom" / "scored.jsonl")[0]
+    default, custom = (ScoreOutputs(tmp_path / name).read_scored()[0] for name in ("default", "custom"))
     assert custom["r_kl"] == 0.0 and custom["reward"] == pytest.approx(custom["r_ss"])
     assert custom["r_ss"] != default["r_ss"]  # another student prompt, another likelihood
     info = json.loads((tmp_path / "custom" / "rlt_run.json").read_text())
@@ -136,14 +122,20 @@ def test_unknown_options_are_errors(model_dirs, tmp_path, rlt_error):
 
 def test_a_bad_row_is_named(model_dirs, tmp_path):
     inp = _write(tmp_path / "in.jsonl", [ROWS[0], {"question": "q", "solution": "s"}])
-    with pytest.raises(DataError, match=r"in.jsonl row 2: field 'explanation'"):
-        _score(model_dirs, inp, tmp_path / "o.jsonl", "--debug")
+    with pytest.raises(DataError, match=r"in.jsonl line 2: field 'explanation' must be a string, got missing"):
+        _score(model_dirs, inp, tmp_path / "o", "--debug")
 
 
-def test_the_old_flags_still_work_with_a_warning(model_dirs, tmp_path, caplog):
-    inp = _write(tmp_path / "in.jsonl", ROWS[:1])
-    with caplog.at_level("WARNING"):
-        assert rlt(["score", "--teacher", str(model_dirs[0]), "--student", str(model_dirs[1]), "--input", str(inp),
-                    "--output", str(tmp_path / "old.jsonl")]) == 0
-    assert "--input is deprecated" in caplog.text and "--output is deprecated" in caplog.text
-    assert len(_read(tmp_path / "old.jsonl")) == 1 and (tmp_path / "rlt_run.json").exists()
+def test_every_row_format_scores_and_an_empty_question_is_refused(model_dirs, tmp_path):
+    """score reads rows as every command does: any question field, conversations; the same row rules."""
+    conversation = {"conversations": [
+        {"from": "user", "value": "What is 2+2?"},
+        {"from": "assistant", "value": "<|begin_of_thought|>t<|end_of_thought|>\n\n<|begin_of_solution|>4"
+                                       "<|end_of_solution|>"}], "explanation": "2+2=4."}
+    out = ScoreOutputs(tmp_path / "o")
+    _score(model_dirs, _write(tmp_path / "in.jsonl", [{"problem": "What is 1+1?", "solution": "2",
+                                                       "explanation": "1+1=2."}, conversation]), out.folder)
+    assert [math.isfinite(r["reward"]) for r in out.read_scored()] == [True, True]
+    empty = _write(tmp_path / "empty.jsonl", [{"question": " ", "solution": "2", "explanation": "e"}])
+    with pytest.raises(DataError, match="line 1: field 'question' is empty"):
+        _score(model_dirs, empty, tmp_path / "o2", "--debug")

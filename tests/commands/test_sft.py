@@ -13,7 +13,7 @@ from rlt.data import DataError, Example
 from rlt.errors import UserError
 from rlt.formats import FormatConfig, SequenceBuilder
 from rlt.records import student_records, teacher_records
-from rlt.sft import last_checkpoint
+from rlt.training import TrainingOutputs
 
 EXAMPLES = [Example(f"What is {a}+{b}+{c}?", str(a + b + c), f"{a}+{b}={a + b}, {a + b}+{c}={a + b + c}")
             for a, b, c in [(12, 30, 41), (55, 17, 23), (90, 11, 64), (33, 33, 33)] * 8]
@@ -67,12 +67,12 @@ def test_rows_without_a_trace_are_bad_rows(command, workspace, tmp_path, caplog)
     args = ["--model", str(workspace / "base"), "--dataset", str(rows), "--output_dir", str(tmp_path / "m"),
             "--max_steps", "1", "--report_to", "none", "--per_device_train_batch_size", "4",
             "--teacher_system_prompt", "Explain.", "--student_system_prompt", "Think."]
-    with pytest.raises(DataError, match="rows.jsonl row 2: no reasoning trace"):
+    with pytest.raises(DataError, match="rows.jsonl line 2: no reasoning trace"):
         rlt([command, *args, "--debug"])
     assert not (tmp_path / "m").exists()
     with caplog.at_level("INFO", logger="rlt.arguments"):
         assert rlt([command, *args, "--on_error", "skip"]) == 0
-    assert "loaded 8 rows, skipped 1 (row 2: no reasoning trace" in caplog.text
+    assert "loaded 8 rows, skipped 1 (line 2: no reasoning trace" in caplog.text
 
 
 def _sft(command, workspace, out, *extra):
@@ -91,7 +91,7 @@ def test_sft_trains_saves_and_resumes(command, workspace, tmp_path, caplog):
     info = json.loads((out / "rlt_run.json").read_text())
     assert info["command"] == command and info["config"]["training"]["bf16"] is False  # CPU default
     # A longer run restarted with --resume continues from step 3 instead of starting again.
-    with caplog.at_level("INFO", logger="rlt.sft"):
+    with caplog.at_level("INFO", logger="rlt.training"):
         _sft(command, workspace, out, "--max_steps", "6", "--resume", "true")
     assert f"resuming from {out / 'checkpoint-3'}" in caplog.text
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
@@ -109,5 +109,5 @@ def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path):
         if complete:
             (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     (tmp_path / "checkpoint-notes").mkdir()
-    assert last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-4")
-    assert last_checkpoint(str(tmp_path / "missing")) is None
+    assert TrainingOutputs(tmp_path).last_checkpoint() == tmp_path / "checkpoint-4"
+    assert TrainingOutputs(tmp_path / "missing").last_checkpoint() is None

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from rlt.cli import main as rlt
+from rlt.training import TrainingOutputs
 
 ROWS = [{"question": f"What is {a}+{b}?", "solution": str(a + b)} for a in (12, 25, 47, 63) for b in (19, 38)]
 
@@ -61,6 +62,26 @@ def test_policy_log_probs_computed_by_trl_are_reused(workspace, tmp_path):
     assert all(math.isfinite(entry["rlt/reward"]) for entry in reward_logs)
 
 
+def test_a_folder_holding_another_run_is_never_adopted(workspace, tmp_path, rlt_error, caplog):
+    out = TrainingOutputs(tmp_path / "rl")
+    assert rlt(_args(workspace, out.folder, "--max_steps", "2")) == 0
+    model, metrics = (out.folder / "model.safetensors").read_bytes(), out.metrics.read_text()
+    for resume in ([], ["--resume", "true"]):  # another run's checkpoints are not resumed either
+        assert "made with other settings (learning_rate: 0.001 → 0.1)" in rlt_error(
+            _args(workspace, out.folder, "--max_steps", "1", "--learning_rate", "0.1", *resume))
+    assert "--resume true: checkpoint-2 is at step 2, past max_steps=1" in rlt_error(
+        _args(workspace, out.folder, "--max_steps", "1", "--resume", "true"))
+    longer = rlt_error(_args(workspace, out.folder, "--max_steps", "3"))
+    assert ("holds this run, finished (max_steps=2, newest checkpoint checkpoint-2): --resume true continues it, "
+            "--overwrite true deletes it and starts again") in longer
+    with caplog.at_level("INFO", logger="rlt.training"):
+        assert rlt(_args(workspace, out.folder, "--max_steps", "2")) == 0  # the same run: nothing to do
+    assert "holds this run, finished: nothing to do" in caplog.text
+    assert (out.folder / "model.safetensors").read_bytes() == model and out.metrics.read_text() == metrics
+    assert rlt(_args(workspace, out.folder, "--max_steps", "3", "--resume", "true")) == 0  # a longer run
+    assert [m["step"] for m in out.read_metrics() if "rlt/reward" in m] == [1, 2, 3]
+
+
 def test_a_killed_run_resumes_from_its_checkpoint(workspace, tmp_path, kill_and_resume):
     """The kill lands wherever the run is, possibly while it saves: resuming takes the newest whole checkpoint."""
     kill_and_resume(lambda *extra: _args(workspace, tmp_path / "rl", *extra), tmp_path / "rl")
@@ -76,6 +97,7 @@ def test_two_processes_finish_cleanly(command, workspace, tmp_path):
         dataset.write_text("".join(json.dumps({**r, "reasoning_trace": r["question"][8:-1]}) + "\n" for r in ROWS))
         args = ["teacher-sft", "--model", str(workspace / "teacher"), "--dataset", str(dataset), "--output_dir",
                 str(out), "--max_steps", "2", "--per_device_train_batch_size", "4", "--report_to", "none",
+                "--logging_steps", "1",
                 "--teacher_system_prompt", "Explain."]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = subprocess.run(
@@ -85,6 +107,9 @@ def test_two_processes_finish_cleanly(command, workspace, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "abort" not in result.stderr.lower()
     assert (out / "model.safetensors").exists()
+    # One run of two processes (one claims the folder, one line per step), not two runs side by side.
+    steps = [m["step"] for m in TrainingOutputs(out).read_metrics() if "train_runtime" not in m]
+    assert steps == [1, 2]
 
 
 def test_the_progress_bar_shows_the_live_reward_and_its_terms():

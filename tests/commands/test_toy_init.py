@@ -56,7 +56,7 @@ def test_init_refuses_a_world_with_another_config(tmp_path, rlt_error):
     assert _init(tmp_path) == 0
     argv = ["toy", "init", "--output_dir", tmp_path, "--n_train", "200", "--n_heldout", "50",
             "--pretrain_max_steps", "2"]
-    assert re.search(r"another config \(seed: 0 there, 1 asked\)", rlt_error([*argv, "--seed", "1"]))
+    assert re.search(r"made with other settings \(seed: 0 → 1\)", rlt_error([*argv, "--seed", "1"]))
 
 
 def test_init_reads_a_yaml_config(tmp_path):
@@ -82,14 +82,15 @@ def test_init_copies_a_given_base_model_and_its_pretraining_record(tmp_path):
 
 
 def test_init_refuses_a_base_model_without_the_toy_tokenizer(tmp_path, bpe_tokenizer):
-    other = tmp_path / "other"
-    bpe_tokenizer.save_pretrained(other)
-    (other / "config.json").write_text("{}")
+    from rlt.toy import build_causal_lm, save_model_and_tokenizer
+
+    other = save_model_and_tokenizer(build_causal_lm(bpe_tokenizer, "tiny"), bpe_tokenizer, tmp_path / "other")
     assert _init(tmp_path / "world", "--base_model", str(other)) == 2
     with pytest.raises(UserError, match=r"base_model .*other does not have the toy char tokenizer"):
         _init(tmp_path / "world", "--base_model", str(other), "--debug")
     with pytest.raises(UserError, match=r"base_model .*missing is not a model folder"):
         _init(tmp_path / "world2", "--base_model", str(tmp_path / "missing"), "--debug")
+    assert not (tmp_path / "world").exists() and not (tmp_path / "world2").exists()  # nothing written
 
 
 @pytest.mark.parametrize("argv", [["toy"], ["toy", "build", "--output", "x"], ["toy", "--output", "x"]])

@@ -82,17 +82,17 @@ def test_a_row_without_a_solution_is_a_bad_row(tmp_path):
     path = tmp_path / "countdown.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in [{"target": 6, "nums": [2, 3]}, {"target": 7, "nums": [2, 2]},
                                                             {"target": 5, "nums": "23"}]))
-    with pytest.raises(DataError, match=r"row 2: no expression of \[2, 2\] reaches 7"):
+    with pytest.raises(DataError, match=r"line 2: no expression of \[2, 2\] reaches 7"):
         load_examples(path)
     loaded = load_examples(path, on_error="skip")
-    assert len(loaded.examples) == 1 and [e.row for e in loaded.skipped] == [2, 3]
+    assert len(loaded.items) == 1 and [e.line for e in loaded.skipped] == [2, 3]
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "countdown").exists(), reason="needs ../shared/data")
 def test_the_shared_countdown_rows_are_solved():
     loaded = load_examples(SHARED_DATA / "countdown" / "test.parquet", limit=200, on_error="skip")
-    assert len(loaded.examples) == 200
-    for example in loaded.examples:
+    assert len(loaded.items) == 200
+    for example in loaded.items:
         puzzle = Puzzle.parse(reference_answer({"target": int(example.solution.rsplit("=", 1)[1]),
                                                 "nums": json.loads(example.question.split("numbers ")[1]
                                                                    .split("]")[0] + "]")}))

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from rlt.data import (
     DataError,
     Example,
-    LoadResult,
+    RowRef,
+    Rows,
     append_jsonl,
     load_examples,
     normalize_record,
@@ -58,8 +59,8 @@ def write_lines(path: Path, rows: list[dict]) -> Path:
 
 def test_math500() -> None:
     result = load_examples(shared("math500/test.jsonl"))
-    assert len(result.examples) == 500 and not result.skipped
-    first = result.examples[0]
+    assert len(result.items) == 500 and not result.skipped
+    first = result.items[0]
     assert first.question == ("Convert the point $(0,3)$ in rectangular coordinates to polar coordinates.  "
                               "Enter your answer in the form $(r,\\theta),$ where $r > 0$ and "
                               "$0 \\le \\theta < 2 \\pi.$")
@@ -70,7 +71,7 @@ def test_math500() -> None:
 
 def test_aime24_question_is_problem() -> None:
     path = shared("aime24/test.jsonl")
-    examples = load_examples(path).examples
+    examples = load_examples(path).items
     records = [record for _, record in read_records(path)]
     assert len(examples) == 30
     assert [e.question for e in examples] == [r["problem"] for r in records]
@@ -78,7 +79,7 @@ def test_aime24_question_is_problem() -> None:
 
 
 def test_gsm8k_test_split_from_folder() -> None:
-    examples = load_examples(shared("gsm8k"), split="test").examples
+    examples = load_examples(shared("gsm8k"), split="test").items
     assert len(examples) == 1319
     assert examples[0].solution == ("Janet sells 16 - 3 - 4 = 9 duck eggs a day.\n"
                                     "She makes 9 * 2 = $18 every day at the farmer\u2019s market.\n#### 18")
@@ -89,7 +90,7 @@ def test_gsm8k_test_split_from_folder() -> None:
 
 def test_sky_t1_traces_only_where_both_thought_tags_are_present() -> None:
     folder = shared(SKY_T1.relative_to(SHARED_DATA).as_posix())
-    examples = load_examples(folder).examples  # a folder holding one file: its only split
+    examples = load_examples(folder).items  # a folder holding one file: its only split
     codes = [record["code"][0] for _, record in read_records(folder)]
     thought = re.compile(re.escape("<|begin_of_thought|>") + "(.*?)" + re.escape("<|end_of_thought|>"), re.S)
     expected = [match.group(1) if (match := thought.search(code)) else None for code in codes]
@@ -102,8 +103,8 @@ def test_countdown_rows_become_questions_with_solutions() -> None:
     """Countdown rows (verl RL format) carry a target, not a reference solution, which the teacher needs:
     the loader finds one by exact search (rlt.countdown), and states the question."""
     result = load_examples(shared("countdown/test.parquet"), limit=20)
-    assert len(result.examples) == 20 and not result.skipped
-    first = result.examples[0]
+    assert len(result.items) == 20 and not result.skipped
+    first = result.items[0]
     assert first.question.startswith("Using the numbers [96, 7, 37, 74]") and first.solution.endswith(" = 55")
 
 
@@ -113,7 +114,7 @@ def test_countdown_rows_become_questions_with_solutions() -> None:
 @STYLES
 def test_stratos_conversations_jsonl(tmp_path: Path, tags: TagStyle) -> None:
     path = write_lines(tmp_path / "bespoke.jsonl", [stratos_row("What is 1+1?", "\nadd them\n", " 2 ", tags)])
-    assert load_examples(path, tags=tags).examples == [Example("What is 1+1?", " 2 ", "\nadd them\n")]
+    assert load_examples(path, tags=tags).items == [Example("What is 1+1?", " 2 ", "\nadd them\n")]
 
 
 def test_messages_format_in_json_object(tmp_path: Path) -> None:
@@ -121,13 +122,13 @@ def test_messages_format_in_json_object(tmp_path: Path) -> None:
                         {"role": "assistant", "content": assistant_text("think", "A")}]}
     path = tmp_path / "chat.json"
     path.write_text(json.dumps({"data": [row]}), encoding="utf-8")
-    assert load_examples(path).examples == [Example("Q?", "A", "think")]
+    assert load_examples(path).items == [Example("Q?", "A", "think")]
 
 
 def test_parquet_conversations(tmp_path: Path) -> None:
     path = tmp_path / "train.parquet"
     pd.DataFrame([stratos_row("Q1", "t1", "s1"), stratos_row("Q2", "t2", "s2")]).to_parquet(path)
-    assert [e.solution for e in load_examples(path).examples] == ["s1", "s2"]
+    assert [e.solution for e in load_examples(path).items] == ["s1", "s2"]
 
 
 def test_missing_end_tag_names_file_row_and_tag(tmp_path: Path) -> None:
@@ -135,10 +136,10 @@ def test_missing_end_tag_names_file_row_and_tag(tmp_path: Path) -> None:
     answer = broken["conversations"][1]
     answer["value"] = answer["value"].replace("<|end_of_solution|>", "")
     path = write_lines(tmp_path / "bespoke.jsonl", [stratos_row("Q", "t", "s"), broken])
-    expected = re.escape(f"{path} row 2: conversations: the assistant turn has no '<|end_of_solution|>' tag")
+    expected = re.escape(f"{path} line 2: conversations: the assistant turn has no '<|end_of_solution|>' tag")
     with pytest.raises(DataError, match=expected) as error:
         load_examples(path)
-    assert error.value.row == 2 and error.value.field == "conversations"
+    assert error.value.line == 2 and error.value.field == "conversations"
 
 
 def test_wrong_tag_style_is_reported(tmp_path: Path) -> None:
@@ -159,7 +160,7 @@ TEXTS = st.one_of(st.text(), st.lists(st.one_of(st.characters(), st.sampled_from
 def test_conversation_round_trip(question: str, thought: str, solution: str, style: TagStyle) -> None:
     all_tags = [style.begin(s) for s in (THOUGHT, SOLUTION)] + [style.end(s) for s in (THOUGHT, SOLUTION)]
     assume(not any(tag in text for tag in all_tags for text in (question, thought, solution)))
-    example = normalize_record(stratos_row(question, thought, solution, style), source="x", row=1, tags=style)
+    example = normalize_record(stratos_row(question, thought, solution, style), RowRef("x", row=1), style)
     assert example == Example(question, solution, thought)
 
 
@@ -168,7 +169,7 @@ def test_conversation_round_trip(question: str, thought: str, solution: str, sty
 
 def test_custom_format_and_precedence() -> None:
     def normalize(record: dict) -> Example:
-        return normalize_record(record, source="mem", row=1)
+        return normalize_record(record, RowRef("mem", row=1))
 
     assert normalize({"prompt": "P", "solution": "S", "reasoning_trace": "R"}).to_dict() == {
         "question": "P", "solution": "S", "reasoning_trace": "R"}
@@ -198,7 +199,7 @@ def test_custom_format_and_precedence() -> None:
 ])
 def test_bad_rows(record: dict, message: str) -> None:
     with pytest.raises(DataError) as error:
-        normalize_record(record, source="gsm8k/test.jsonl", row=17)
+        normalize_record(record, RowRef("gsm8k/test.jsonl", row=17))
     assert message in str(error.value)
 
 
@@ -207,14 +208,48 @@ def test_skip_counts_rows_and_limit(tmp_path: Path) -> None:
     rows[1] = {"question": "q1"}
     rows[3]["solution"] = None
     path = write_lines(tmp_path / "rows.jsonl", rows)
-    with pytest.raises(DataError, match="row 2:"):
+    with pytest.raises(DataError, match="line 2:"):
         load_examples(path)
     result = load_examples(path, on_error="skip")
-    assert [e.question for e in result.examples] == ["q0", "q2", "q4", "q5"]
-    assert [error.row for error in result.skipped] == [2, 4]
-    assert result.summary().startswith("loaded 4 rows, skipped 2 (row 2: no 'answer' or 'solution' field")
-    assert [e.question for e in load_examples(path, on_error="skip", limit=2).examples] == ["q0", "q2"]
-    assert LoadResult([Example("q", "s")], []).summary() == "loaded 1 rows"
+    assert [e.question for e in result.items] == ["q0", "q2", "q4", "q5"]
+    assert [error.line for error in result.skipped] == [2, 4]
+    assert [ref.index for ref in result.refs] == [0, 2, 4, 5]  # places among all rows, for resuming
+    assert result.summary().startswith("loaded 4 rows, skipped 2 (line 2: no 'answer' or 'solution' field")
+    assert [e.question for e in load_examples(path, on_error="skip", limit=2).items] == ["q0", "q2"]
+    assert Rows([Example("q", "s")]).summary() == "loaded 1 rows"
+
+
+def test_rows_are_numbered_as_the_user_finds_them(tmp_path: Path) -> None:
+    """A JSONL row by its line (blank lines count), each file of a folder by its own name and row."""
+    path = tmp_path / "blank_lines.jsonl"
+    path.write_text('{"question": "q", "solution": "s"}\n\n\n{"question": "q2"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(f"{path} line 4: no 'answer' or 'solution'")):
+        load_examples(path)
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    pd.DataFrame([{"question": "a", "solution": "1"}] * 3).to_parquet(folder / "train-00000-of-00002.parquet")
+    pd.DataFrame([{"question": "b", "solution": "2"}, {"question": "c"}]).to_parquet(
+        folder / "train-00001-of-00002.parquet")
+    second = folder / "train-00001-of-00002.parquet"
+    with pytest.raises(DataError, match=re.escape(f"{second} row 2: no 'answer' or 'solution'")):
+        load_examples(folder)
+    assert [ref.index for ref in load_examples(folder, on_error="skip").refs] == [0, 1, 2, 3]
+
+
+def test_a_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes('{"question": "q", "solution": "s"}\n{"question": "caf\u00e9", "solution": "s"}\n'
+                     .encode("latin-1"))
+    with pytest.raises(DataError, match=re.escape(f"{path} line 2: not UTF-8 text (byte 0xe9)")):
+        load_examples(path)
+    whole = tmp_path / "latin1.json"
+    whole.write_bytes('[\n{"question": "q", "solution": "s"},\n{"question": "\u00e9", "solution": "s"}\n]'
+                      .encode("latin-1"))
+    with pytest.raises(DataError, match=re.escape(f"{whole} line 3: not UTF-8 text")):
+        load_examples(whole)
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"question": "q", "solution": "s"}).encode() + b"\n")
+    assert load_examples(bom).items == [Example("q", "s")]
 
 
 def test_invalid_json_names_file_and_line(tmp_path: Path) -> None:
@@ -230,9 +265,9 @@ def test_invalid_json_names_file_and_line(tmp_path: Path) -> None:
 
 def test_read_records_keeps_fields_and_rejects_non_objects(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "rows.jsonl", [{"question": "q", "extra": [1, {"a": None}]}])
-    assert list(read_records(path)) == [(1, {"question": "q", "extra": [1, {"a": None}]})]
+    assert list(read_records(path)) == [(RowRef(str(path), line=1), {"question": "q", "extra": [1, {"a": None}]})]
     path.write_text('{"question": "q"}\n[1, 2]\n', encoding="utf-8")
-    with pytest.raises(DataError, match="row 2: expected an object, got list"):
+    with pytest.raises(DataError, match="line 2: expected an object, got list"):
         list(read_records(path))
 
 
@@ -242,12 +277,12 @@ def test_read_records_keeps_fields_and_rejects_non_objects(tmp_path: Path) -> No
 def test_saved_dataset_folders(tmp_path: Path) -> None:
     rows = [{"question": "q1", "solution": "s1"}, {"question": "q2", "solution": "s2"}]
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "single"))
-    assert [e.question for e in load_examples(tmp_path / "single").examples] == ["q1", "q2"]
+    assert [e.question for e in load_examples(tmp_path / "single").items] == ["q1", "q2"]
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_list(rows),
                                    "test": datasets.Dataset.from_list(rows[:1])})
     splits.save_to_disk(str(tmp_path / "dict"))
-    assert len(load_examples(tmp_path / "dict").examples) == 2
-    assert len(load_examples(tmp_path / "dict", split="test").examples) == 1
+    assert len(load_examples(tmp_path / "dict").items) == 2
+    assert len(load_examples(tmp_path / "dict", split="test").items) == 1
 
 
 def test_folder_of_files_split_selection(tmp_path: Path) -> None:
@@ -256,8 +291,8 @@ def test_folder_of_files_split_selection(tmp_path: Path) -> None:
     shard = tmp_path / "test-00001-of-00001.parquet"
     pd.DataFrame([{"question": "test2", "solution": "s"}]).to_parquet(shard)
     (tmp_path / "README.md").write_text("not data", encoding="utf-8")
-    assert [e.question for e in load_examples(tmp_path).examples] == ["train"]
-    assert [e.question for e in load_examples(tmp_path, split="test").examples] == ["test2", "test"]
+    assert [e.question for e in load_examples(tmp_path).items] == ["train"]
+    assert [e.question for e in load_examples(tmp_path, split="test").items] == ["test2", "test"]
     with pytest.raises(DataError, match=r"no split 'validation' \(splits: test, train\)"):
         load_examples(tmp_path, split="validation")
 
@@ -282,7 +317,7 @@ def test_hub_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     monkeypatch.setattr(datasets, "get_dataset_split_names", lambda name: ["train"])
     result = load_examples("bespokelabs/Bespoke-Stratos-17k")
-    assert result.examples == [Example("Q", "s", "t")]
+    assert result.items == [Example("Q", "s", "t")]
     assert calls == [("bespokelabs/Bespoke-Stratos-17k", "train")]
     monkeypatch.setattr(datasets, "get_dataset_split_names", lambda name: ["test", "validation"])
     with pytest.raises(DataError, match=r"org/name: several splits \(test, validation\)"):

@@ -1,5 +1,5 @@
 """The architecture as the tree shows it: components know nothing of the commands or the demo, and the demo
-composes commands by running them, never by importing them."""
+runs commands in their own processes, importing from them only the typed outputs they write (``*Outputs``)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "rlt"
 
 
-def _imports(path: Path) -> set[str]:
-    """Every ``rlt`` module ``path`` imports, at the top or inside a function."""
-    names = set()
+def _imports(path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """Every ``rlt`` module ``path`` imports, at the top or inside a function, with the names it takes."""
+    found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rlt"):
-            names.add(node.module)
+            found.append((node.module, tuple(alias.name for alias in node.names)))
         elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names if alias.name.startswith("rlt"))
-    return names
+            found += [(alias.name, ()) for alias in node.names if alias.name.startswith("rlt")]
+    return found
 
 
 def _layer(module: str) -> str:
@@ -25,12 +25,51 @@ def _layer(module: str) -> str:
     return parts[1] if len(parts) > 1 and parts[1] in ("commands", "cli", "demo") else "components"
 
 
+def _modules() -> list[tuple[str, Path]]:
+    paths = sorted(SRC.rglob("*.py"))
+    return [(".".join(("rlt", *path.relative_to(SRC).with_suffix("").parts)), path) for path in paths]
+
+
 def test_each_layer_imports_only_the_layers_below_it():
     allowed = {"components": {"components"}, "demo": {"components", "demo"},
                "commands": {"components", "demo", "commands"}, "cli": {"components", "cli"}}
-    modules = sorted(SRC.rglob("*.py"))
+    modules = _modules()
     assert len(modules) > 30
-    for path in modules:
-        module = ".".join(("rlt", *path.relative_to(SRC).with_suffix("").parts))
-        for imported in _imports(path):
+    for module, path in modules:
+        for imported, names in _imports(path):
+            if _layer(module) == "demo" and _layer(imported) == "commands":
+                assert names and all(name.endswith("Outputs") for name in names), f"{module} imports {names}"
+                continue
             assert _layer(imported) in allowed[_layer(module)], f"{module} imports {imported}"
+
+
+def _file_names(outputs: object) -> set[str]:
+    """The name of every file or folder a typed outputs object gives (its ``Path`` properties)."""
+    names = set()
+    for attribute in dir(type(outputs)):
+        value = getattr(outputs, attribute) if isinstance(getattr(type(outputs), attribute), property) else None
+        if isinstance(value, Path) and value != outputs.folder:
+            names.add(value.name)
+    return names
+
+
+def test_each_output_file_is_named_in_one_module():
+    """Demo, report, benchmarks and tests reach a command's files through its typed outputs, never by name."""
+    from rlt.commands.distill import DistillOutputs
+    from rlt.commands.evaluate import EvaluateOutputs
+    from rlt.commands.score import ScoreOutputs
+    from rlt.demo.report import ReportFiles
+    from rlt.run_folder import LOCK, RUN_INFO
+    from rlt.toy.world import FILES, MANIFEST
+    from rlt.training import TrainingOutputs
+
+    folder = Path("run")
+    names = {LOCK, RUN_INFO, MANIFEST, *(Path(path).name for path in FILES.values())}
+    for outputs in (DistillOutputs(folder), EvaluateOutputs(folder), ScoreOutputs(folder), ReportFiles(folder),
+                    TrainingOutputs(folder)):
+        names |= _file_names(outputs)
+    assert {"distilled.jsonl", "results.jsonl", "scored.jsonl", "metrics.jsonl", "summary.md"} <= names
+    sources = {module: path.read_text() for module, path in _modules()}
+    for name in sorted(n for n in names if "." in n):  # files (a folder's name, base_model, is also a field's)
+        spelled = [module for module, text in sources.items() if name in text]
+        assert len(spelled) == 1, f"{name} is spelled in {spelled}"

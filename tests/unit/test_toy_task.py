@@ -226,12 +226,12 @@ def test_answer_only_rows_have_an_empty_trace():
 
 
 def test_world_files(toy_world: ToyWorld):
-    train = load_examples(toy_world.train).examples
-    heldout = load_examples(toy_world.heldout).examples
+    train = load_examples(toy_world.train).items
+    heldout = load_examples(toy_world.heldout).items
     assert (len(train), len(heldout)) == (400, 100)
     assert not {e.question for e in train} & {e.question for e in heldout}
-    assert load_examples(toy_world.teacher_warmup).examples[0].question == train[0].question
-    assert all(e.reasoning_trace == "" for e in load_examples(toy_world.answer_only).examples)
+    assert load_examples(toy_world.teacher_warmup).items[0].question == train[0].question
+    assert all(e.reasoning_trace == "" for e in load_examples(toy_world.answer_only).items)
     by_kind = _read(toy_world.explanations_by_kind)
     assert len(by_kind) == 100 * (1 + len(CORRUPTIONS))
     assert {r["question"] for r in by_kind} == {e.question for e in heldout}

@@ -16,10 +16,10 @@ For each seed, on the toy world (multi-operand addition, tiny local models):
 6. with ``--cold_start true``, the paper's cold start: ordinary RL (``rlt student-rl``, exact-answer
    reward, the same budget for both) from the warm-up-teacher and the RL-teacher students, evaluated too.
 
-Every stage is the ``rlt`` command a user would run (``report/commands.sh``), run by
+Every stage is the ``rlt`` command a user would run (listed in the report), run by
 :mod:`rlt.demo.pipeline`: two at a time where they are independent, skipped when a killed demo is
-started again. The report folder holds ``summary.md``, ``summary.json``, plots, explanations
-before and after RL, and the stages' times and peak memory (``stages.json``).
+started again. The report folder (:class:`rlt.demo.report.ReportFiles`) holds the summary in markdown
+and JSON, plots, explanations before and after RL, the stages' commands, times and peak memory.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rlt.arguments import overwrite_option
 from rlt.config import configs_dir, parse_command, setup_logging
 from rlt.demo.pipeline import Pipeline
-from rlt.demo.report import accuracy_table, cold_start_table, write_report
-from rlt.demo.stages import cold_start_stages, load_budget, seed_stages
+from rlt.demo.report import ReportFiles, accuracy_table, cold_start_table, write_report
+from rlt.demo.stages import DemoOutputs, cold_start_stages, load_budget, seed_stages
+from rlt.run_folder import RunFolder, settings
 
 logger = logging.getLogger(__name__)
 
@@ -51,28 +53,35 @@ class DemoArguments:
     budgets: str | None = field(
         default=None, metadata={"help": "YAML of per-stage flags (default: the shipped configs/toy/demo_budgets.yaml)."}
     )
+    overwrite: bool = overwrite_option()
 
 
 def run(args: DemoArguments) -> dict:
     started = time.perf_counter()
-    root = Path(args.output_dir)
+    outputs = DemoOutputs(Path(args.output_dir))
     configs = configs_dir() / "toy"
     budget = load_budget(args.quick, Path(args.budgets) if args.budgets else configs / "demo_budgets.yaml")
 
     # Stages of every seed, run two at a time where independent
     seeds = budget["seeds"]
-    stages = [stage for seed in seeds for stage in seed_stages(seed, root, budget, configs, base_seed=seeds[0])]
+    stages = [stage for seed in seeds
+              for stage in seed_stages(seed, outputs.folder, budget, configs, base_seed=seeds[0])]
     if args.cold_start:
-        stages += [stage for seed in seeds for stage in cold_start_stages(seed, root, budget, configs)]
-    results = Pipeline(stages, root / "logs", workers=args.workers).run()
+        stages += [stage for seed in seeds for stage in cold_start_stages(seed, outputs.folder, budget, configs)]
 
-    # Report
-    summary = write_report(root, seeds, stages, results, wall_seconds=time.perf_counter() - started,
-                           cold_start=args.cold_start)
+    # The demo's folder is its own (a second demo there is refused); each stage's command keeps its stage's
+    # folder to its own run, so a demo of other budgets stops at the first stage whose folder holds another run
+    with RunFolder(outputs.folder, "demo").claim({}, settings({}, demo=args, budget=budget),
+                                                 overwrite=args.overwrite) as claim:
+        claim.start(arguments=args, budget=budget)
+        results = Pipeline(stages, outputs.logs, workers=args.workers).run()
+        summary = write_report(outputs.folder, seeds, stages, results, wall_seconds=time.perf_counter() - started,
+                               cold_start=args.cold_start)
+        claim.finish()
     print(accuracy_table(summary))
     if args.cold_start:
         print(cold_start_table(summary))
-    logger.info("report: %s", root / "report" / "summary.md")
+    logger.info("report: %s", ReportFiles(outputs.report).summary_md)
     return summary
 
 

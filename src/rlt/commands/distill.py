@@ -9,53 +9,49 @@ explanations for it (transformers on CPU or GPU, or vLLM with ``--backend vllm``
 explanation is scored by the RLT reward with that frozen student judging, and each question keeps
 its best one (ties: the lowest sample index), the paper's best-of-k.
 
-Outputs in ``output_dir``:
+Outputs in ``output_dir`` (:class:`DistillOutputs`):
 
 * ``distilled.jsonl``: Bespoke-Stratos-17k's schema, ``{system, conversations: [user, assistant]}``,
   which SkyThought and LLaMA-Factory train on (and ``rlt student-sft`` reads);
 * ``distilled_messages.jsonl``: TRL's ``{messages}`` with ``question``, ``solution`` and
   ``reasoning_trace`` (the explanation) columns;
 * ``candidates.jsonl``: every explanation written, with its flags and, when scored, its reward;
-* ``summary.json``: counts (rows whose explanation hit ``max_new_tokens``, rows without the end tag),
-  mean explanation length, mean reward of the kept rows, wall time; ``rlt_run.json``: the config.
+* the summary: counts (rows whose explanation hit ``max_new_tokens``, rows without the end tag),
+  mean explanation length, mean reward of the kept rows, wall time; the run record (:mod:`rlt.run_folder`).
 
-Explanations are appended to ``candidates.partial.jsonl`` (rewards to ``scores.partial.jsonl``) as
-they are made: a killed run restarted with the same arguments skips the questions it completed
-(``--limit`` and batch sizes may change; other settings are refused). With the vLLM backend the
-explanations are saved when the whole generation call returns.
+Explanations are saved to ``explanations.journal.jsonl`` (rewards to ``rewards.journal.jsonl``) as they
+are made: a killed run started again with the same arguments skips the questions it completed, and a
+finished one asked for more rows (``--limit``) or for best-of-k explains or scores only what is new.
+With the vLLM backend the explanations are saved when the whole generation call returns.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from transformers import PreTrainedModel
 
-from rlt.arguments import DataArguments, InferenceArguments
+from rlt.arguments import DataArguments, InferenceArguments, overwrite_option, positive
 from rlt.config import parse_command, setup_logging
-from rlt.data import Example, write_json, write_jsonl
-from rlt.formats import FormatConfig, SequenceBuilder
+from rlt.data import Example, checked, example_reader, read_json, read_jsonl, write_json, write_jsonl
+from rlt.formats import TAG_STYLES, FormatConfig, SequenceBuilder
 from rlt.generation import Generation, SamplingConfig, generate, generate_vllm, one_sample_if_greedy
-from rlt.modeling import load_causal_lm, load_tokenizer
-from rlt.progress import progress_bar
-from rlt.resume import PartialFile, settings_fingerprint
+from rlt.jobs import Job, Journal, digest
+from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
+from rlt.progress import in_batches
 from rlt.reward import RewardConfig, RLTReward, check_same_tokenizer
-from rlt.run_info import write_run_info
+from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, SUMMARY, RunFolder, settings
 
 logger = logging.getLogger(__name__)
 
-CANDIDATES_PARTIAL, SCORES_PARTIAL = "candidates.partial.jsonl", "scores.partial.jsonl"
-DISTILLED, MESSAGES, CANDIDATES = "distilled.jsonl", "distilled_messages.jsonl", "candidates.jsonl"
-SUMMARY = "summary.json"
-# Version of a candidate entry's fields: partial files of an older layout are refused, not misread.
-CANDIDATE_SCHEMA = 2
+# Version of an explanation entry's fields: journals of an older layout are refused, not misread.
+CANDIDATE_SCHEMA = 3
 
 
 @dataclass
@@ -68,20 +64,68 @@ class DistillArguments:
                           "Default: no scoring, keep all num_samples explanations."},
     )
     score_batch_size: int = field(default=64, metadata={"help": "Explanations scored per reward call (best-of-k)."})
+    overwrite: bool = overwrite_option()
+
+    def __post_init__(self) -> None:
+        positive(self, "score_batch_size")
 
 
-# Candidates: the teacher's explanations, as saved in the partial file and candidates.jsonl ----------------
+@dataclass(frozen=True)
+class DistillOutputs:
+    """The files of an ``rlt distill`` run folder."""
+
+    folder: Path
+
+    @property
+    def distilled(self) -> Path:
+        return self.folder / "distilled.jsonl"
+
+    @property
+    def messages(self) -> Path:
+        return self.folder / "distilled_messages.jsonl"
+
+    @property
+    def candidates(self) -> Path:
+        return self.folder / "candidates.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.folder / SUMMARY
+
+    @property
+    def explanations_journal(self) -> Path:
+        return self.folder / "explanations.journal.jsonl"
+
+    @property
+    def rewards_journal(self) -> Path:
+        return self.folder / "rewards.journal.jsonl"
+
+    def read_summary(self) -> dict:
+        return read_json(self.summary)
+
+    def read_messages(self) -> list[dict]:
+        return read_jsonl(self.messages)
+
+    def read_candidates(self) -> list[dict]:
+        return read_jsonl(self.candidates)
 
 
-def _candidate_key(entry: dict) -> tuple[int, int]:
-    return entry["question_index"], entry["sample_index"]
+# Candidates: the teacher's explanations, as saved in the journal and candidates.jsonl --------------------
 
 
-def _generation_fingerprint(args: DistillArguments, data: DataArguments, inference: InferenceArguments,
-                            sampling: SamplingConfig, fmt: FormatConfig) -> str:
-    """What the explanations depend on (:func:`rlt.resume.settings_fingerprint`)."""
-    return settings_fingerprint({"teacher": args.teacher, "dataset": data.dataset}, data=data, inference=inference,
-                                sampling=sampling, format=fmt, entries=CANDIDATE_SCHEMA)
+def _candidate_key(entry: dict) -> tuple[int, int, str]:
+    return entry["question_index"], entry["sample_index"], entry["row_digest"]
+
+
+def _question_keys(examples: Sequence[Example], k: int) -> Callable[[int], list[tuple[int, int, str]]]:
+    """The journal keys of a question explained k times; they carry a digest of its row, so that the
+    explanations of a row since edited are not reused."""
+    def keys(question_index: int) -> list[tuple[int, int, str]]:
+        example = examples[question_index]
+        row_digest = digest(example.question, example.solution)
+        return [(question_index, sample, row_digest) for sample in range(k)]
+
+    return keys
 
 
 def stop_token_ids(builder: SequenceBuilder) -> list[int]:
@@ -92,7 +136,7 @@ def stop_token_ids(builder: SequenceBuilder) -> list[int]:
     return sorted(i for i in ids if i is not None)
 
 
-def candidate_entries(builder: SequenceBuilder, question_indices: Sequence[int],
+def candidate_entries(builder: SequenceBuilder, examples: Sequence[Example], question_indices: Sequence[int],
                       generations: Sequence[Generation]) -> Iterator[dict]:
     """One entry per completion: the sampled ids, the explanation's text and its flags.
 
@@ -103,9 +147,12 @@ def candidate_entries(builder: SequenceBuilder, question_indices: Sequence[int],
     """
     for generation in generations:
         split = builder.split_completion(generation.token_ids)
+        question_index = question_indices[generation.prompt_index]
+        example = examples[question_index]
         yield {
-            "question_index": question_indices[generation.prompt_index],
+            "question_index": question_index,
             "sample_index": generation.sample_index,
+            "row_digest": digest(example.question, example.solution),
             "explanation": split.explanation_text,
             "completion_ids": generation.token_ids,
             "found_end_tag": split.found_end_tag,
@@ -116,13 +163,13 @@ def candidate_entries(builder: SequenceBuilder, question_indices: Sequence[int],
 
 def generate_candidates(args: DistillArguments, inference: InferenceArguments, sampling: SamplingConfig,
                         builder: SequenceBuilder, examples: Sequence[Example], pending: Sequence[int],
-                        partial: PartialFile, load_teacher: Callable[[], PreTrainedModel]) -> None:
-    """``num_samples`` explanations for each pending question, appended to ``partial`` batch by batch."""
+                        journal: Journal, load_teacher: Callable[[], PreTrainedModel]) -> None:
+    """``num_samples`` explanations for each pending question, appended to ``journal`` batch by batch."""
     prompts = [builder.teacher_prompt(examples[i].question, examples[i].solution) for i in pending]
     stop = stop_token_ids(builder)
 
     def save(generations: list[Generation]) -> None:
-        partial.append(candidate_entries(builder, pending, generations))
+        journal.append(candidate_entries(builder, examples, pending, generations))
 
     if sampling.backend == "vllm":
         # generate_vllm loads the engine per call and has no per-batch hook: one call, saved when it returns.
@@ -134,58 +181,43 @@ def generate_candidates(args: DistillArguments, inference: InferenceArguments, s
 # Best-of-k: the RLT reward of every candidate -------------------------------------------------------------
 
 
-def _digest(ids: Sequence[int]) -> str:
-    return hashlib.sha256(json.dumps(list(ids)).encode()).hexdigest()[:16]
-
-
 def _score_key(candidate: dict) -> tuple[int, int, str]:
     """A score belongs to one sampled completion, so that a score saved for an explanation since
-    regenerated (its partial file deleted by hand) is never used for the new one."""
-    return (*_candidate_key(candidate), _digest(candidate["completion_ids"]))
+    regenerated (its journal deleted by hand) is never used for the new one."""
+    return candidate["question_index"], candidate["sample_index"], digest(candidate["completion_ids"])
 
 
 def _score_entry_key(entry: dict) -> tuple[int, int, str]:
     return entry["question_index"], entry["sample_index"], entry["digest"]
 
 
-def _scores_fingerprint(args: DistillArguments, reward_config: RewardConfig, generation_fingerprint: str) -> str:
-    return settings_fingerprint({"student": args.best_of_k_student}, explanations=generation_fingerprint,
-                                reward=reward_config)
-
-
-def score_pending(reward: RLTReward, examples: Sequence[Example], pending: Sequence[dict], partial: PartialFile,
+def score_pending(reward: RLTReward, examples: Sequence[Example], pending: Sequence[dict], journal: Journal,
                   batch_size: int) -> None:
-    """Score ``pending`` candidates in batches, appending each batch's terms to ``partial``.
+    """Score ``pending`` candidates in batches, appending each batch's terms to ``journal``.
 
     The reward scores the ids the teacher sampled, as ``teacher-rl`` does: re-encoding the decoded text
     would give other tokens (a different count, in Qwen's vocabulary, for most long explanations).
     """
-    with progress_bar("scoring", total=len(pending)) as bar:
-        for start in range(0, len(pending), batch_size):
-            batch = pending[start:start + batch_size]
-            questions = [examples[c["question_index"]] for c in batch]
-            terms = reward.score_completions([e.question for e in questions], [e.solution for e in questions],
-                                             [c["completion_ids"] for c in batch])
-            partial.append({"question_index": c["question_index"], "sample_index": c["sample_index"],
-                            "digest": _digest(c["completion_ids"]), "terms": t.to_dict()} for c, t in zip(batch, terms))
-            bar.advance(0, len(batch))
+    for batch, _ in in_batches(pending, batch_size, "scoring"):
+        questions = [examples[c["question_index"]] for c in batch]
+        terms = reward.score_completions([e.question for e in questions], [e.solution for e in questions],
+                                         [c["completion_ids"] for c in batch])
+        journal.append({"question_index": c["question_index"], "sample_index": c["sample_index"],
+                        "digest": digest(c["completion_ids"]), "terms": t.to_dict()} for c, t in zip(batch, terms))
 
 
 def scored(args: DistillArguments, inference: InferenceArguments, reward_config: RewardConfig,
-           builder: SequenceBuilder,
-           examples: Sequence[Example], candidates: list[dict], partial: PartialFile,
+           builder: SequenceBuilder, examples: Sequence[Example], candidates: list[dict], journal: Journal,
            load_teacher: Callable[[], PreTrainedModel]) -> list[dict]:
-    """The candidates with ``reward`` and ``reward_terms``; those a killed run scored are not rescored."""
-    saved = partial.load()
-    pending = [c for c in candidates if _score_key(c) not in saved]
-    logger.info("scoring with %s: %d explanations, %d already scored", args.best_of_k_student, len(candidates),
-                len(candidates) - len(pending))
-    if pending:
+    """The candidates with ``reward`` and ``reward_terms``; those a killed or earlier run scored are not
+    scored again."""
+    def score(pending: Sequence[dict]) -> None:
         student = load_causal_lm(args.best_of_k_student, inference.dtype, inference.device, frozen=True,
                                  role="best_of_k_student")
         reward = RLTReward(load_teacher(), student, builder.tokenizer, reward_config, builder.fmt)
-        score_pending(reward, examples, pending, partial, args.score_batch_size)
-        saved = partial.load()
+        score_pending(reward, examples, pending, journal, args.score_batch_size)
+
+    saved = Job(journal, lambda c: [_score_key(c)]).run(candidates, score)
     terms = [saved[_score_key(c)]["terms"] for c in candidates]
     return [{**c, "reward": t["reward"], "reward_terms": t} for c, t in zip(candidates, terms)]
 
@@ -193,7 +225,7 @@ def scored(args: DistillArguments, inference: InferenceArguments, reward_config:
 def keep_best(candidates: Sequence[dict]) -> list[dict]:
     """Per question, the candidate with the highest reward; a tie goes to the lowest sample index."""
     best: dict[int, dict] = {}
-    for candidate in sorted(candidates, key=_candidate_key):
+    for candidate in sorted(candidates, key=lambda c: (c["question_index"], c["sample_index"])):
         current = best.get(candidate["question_index"])
         if current is None or candidate["reward"] > current["reward"]:
             best[candidate["question_index"]] = candidate
@@ -238,13 +270,13 @@ def summarize(examples: Sequence[Example], candidates: Sequence[dict], rows: Seq
     }
 
 
-def write_outputs(output_dir: Path, examples: Sequence[Example], candidates: Sequence[dict],
+def write_outputs(outputs: DistillOutputs, examples: Sequence[Example], candidates: Sequence[dict],
                   rows: Sequence[dict], fmt: FormatConfig, summary: dict) -> None:
-    write_jsonl(output_dir / DISTILLED,
+    write_jsonl(outputs.distilled,
                 (stratos_row(examples[r["question_index"]], r["explanation"], fmt) for r in rows))
-    write_jsonl(output_dir / MESSAGES, (messages_row(examples[r["question_index"]], r, fmt) for r in rows))
-    write_jsonl(output_dir / CANDIDATES, candidates)
-    write_json(output_dir / SUMMARY, summary)
+    write_jsonl(outputs.messages, (messages_row(examples[r["question_index"]], r, fmt) for r in rows))
+    write_jsonl(outputs.candidates, candidates)
+    write_json(outputs.summary, summary)
 
 
 # The command -----------------------------------------------------------------------------------------------
@@ -259,52 +291,57 @@ def run(args: DistillArguments, data: DataArguments, inference: InferenceArgumen
     # decoding has none: then the paper's 0.7 unless set).
     reward_config = (reward_config.at_sampling_temperature(sampling.temperature) if not sampling.greedy
                      else replace(reward_config, teacher_temperature=reward_config.teacher_temperature or 0.7))
-    output_dir = Path(args.output_dir)
+    outputs = DistillOutputs(Path(args.output_dir))
 
-    # Data: (question, solution) per example; a reasoning trace in the dataset is not used
-    examples = data.examples(fmt)
-
-    # Teacher: prompts from its tokenizer, which a best-of-k judge must share (checked before any weights load);
-    # the model is loaded once, when first needed (if at all)
+    # Teacher and data: prompts from the teacher's tokenizer, which a best-of-k judge must share; every row
+    # checked, its prompt against the teacher's context, before any weights load (a reasoning trace in the
+    # dataset is not used)
     builder = SequenceBuilder(load_tokenizer(args.teacher, "teacher"), fmt)
     if args.best_of_k_student:
         check_same_tokenizer(builder.tokenizer, load_tokenizer(args.best_of_k_student, "best_of_k_student"))
+    context = load_context_length(args.teacher, "teacher")
+    examples = data.read(checked(example_reader(TAG_STYLES[fmt.tag_format]), lambda e: builder.too_long(
+        builder.teacher_prompt(e.question, e.solution), context, "the teacher prompt"))).items
     load_teacher = functools.cache(functools.partial(load_causal_lm, args.teacher, inference.dtype, inference.device,
                                                      frozen=True, role="teacher"))
-    write_run_info(output_dir, "distill", arguments=args, data=data, inference=inference, sampling=sampling,
-                   reward=reward_config, format=fmt)
 
-    # Generate: k explanations per question, saved as they come; questions a killed run completed are skipped
-    k = sampling.num_samples
-    candidates_partial = PartialFile(output_dir / CANDIDATES_PARTIAL,
-                                     _generation_fingerprint(args, data, inference, sampling, fmt),
-                                     _candidate_key, "explanations")
-    done: dict[Hashable, dict] = candidates_partial.load()
-    pending = [q for q in range(len(examples)) if any((q, s) not in done for s in range(k))]
-    logger.info("%d questions × %d explanations: %d questions already done, %d to go", len(examples), k,
-                len(examples) - len(pending), len(pending))
-    if pending:
-        generate_candidates(args, inference, sampling, builder, examples, pending, candidates_partial, load_teacher)
-        done = candidates_partial.load()
-    candidates = [done[(q, s)] for q in range(len(examples)) for s in range(k)]
-
-    # Best-of-k: score every candidate with the RLT reward and keep each question's best; else keep all
-    partials, rows = [candidates_partial], candidates
+    # The run folder: explanations are kept by the settings they depend on, rewards by their judge's
+    work = {"explanations": settings({"teacher": args.teacher, "dataset": data.dataset},
+                                     ignore=SPEED_ONLY | ROW_SELECTION, data=data, inference=inference,
+                                     sampling=sampling, format=fmt, rlt_entry_version=CANDIDATE_SCHEMA)}
     if args.best_of_k_student:
-        scores_partial = PartialFile(output_dir / SCORES_PARTIAL,
-                                     _scores_fingerprint(args, reward_config, candidates_partial.fingerprint),
-                                     _score_entry_key, "rewards")
-        partials.append(scores_partial)
-        candidates = scored(args, inference, reward_config, builder, examples, candidates, scores_partial,
-                            load_teacher)
-        rows = keep_best(candidates)
+        work["rewards"] = settings({"best_of_k_student": args.best_of_k_student}, reward=reward_config)
+    expected = (outputs.distilled, outputs.messages, outputs.candidates, outputs.summary)
+    with RunFolder(outputs.folder, "distill").claim(work, settings({"dataset": data.dataset}, data=data),
+                                                    overwrite=args.overwrite, expected=expected) as claim:
+        if claim.finished:
+            logger.info("%s holds this distillation, finished: nothing to do (--overwrite true runs it again)",
+                        outputs.folder)
+            return outputs.read_summary()
+        claim.start(arguments=args, data=data, inference=inference, sampling=sampling, reward=reward_config,
+                    format=fmt)
 
-    # Output: each file written whole, then the partial files go
-    summary = {**summarize(examples, candidates, rows), "wall_seconds": round(time.perf_counter() - started, 3)}
-    write_outputs(output_dir, examples, candidates, rows, fmt, summary)
-    for partial in partials:
-        partial.remove()
-    logger.info("wrote %d rows to %s: %s", len(rows), output_dir, json.dumps(summary))
+        # Generate: k explanations per question, saved as they come; questions already explained are skipped
+        k = sampling.num_samples
+        journal = Journal(outputs.explanations_journal, claim.journal_fingerprint("explanations"), _candidate_key,
+                          "explanations")
+        keys = _question_keys(examples, k)
+        done = Job(journal, keys).run(range(len(examples)), lambda pending: generate_candidates(
+            args, inference, sampling, builder, examples, pending, journal, load_teacher))
+        candidates = [done[key] for q in range(len(examples)) for key in keys(q)]
+
+        # Best-of-k: score every candidate with the RLT reward and keep each question's best; else keep all
+        rows = candidates
+        if args.best_of_k_student:
+            rewards = Journal(outputs.rewards_journal, claim.journal_fingerprint("rewards"), _score_entry_key,
+                              "rewards")
+            candidates = scored(args, inference, reward_config, builder, examples, candidates, rewards, load_teacher)
+            rows = keep_best(candidates)
+
+        summary = {**summarize(examples, candidates, rows), "wall_seconds": round(time.perf_counter() - started, 3)}
+        write_outputs(outputs, examples, candidates, rows, fmt, summary)
+        claim.finish()
+    logger.info("wrote %d rows to %s: %s", len(rows), outputs.folder, json.dumps(summary))
     return summary
 
 

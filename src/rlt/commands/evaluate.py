@@ -11,68 +11,95 @@ pass@1 is the mean over problems of the fraction of a problem's ``num_samples`` 
 right. Sampling defaults to the usual settings for reasoning models, temperature 0.6 and top-p 0.95;
 ``--temperature 0`` is greedy, and then one completion per problem is generated (copies would be equal).
 
-Writes in ``output_dir``: ``results.jsonl`` (one row per problem: index, question, reference,
-predictions, correct, pass_at_1, completions, finished), ``summary.json`` (pass@1, counts, settings,
-and wall_seconds, of this run alone when it resumed another) and ``rlt_run.json``. Completions are
-appended to ``results.partial.jsonl`` batch by batch (the vLLM backend writes them all at once); a
-killed run started again with the same model, data and sampling settings generates only what is
-missing, and answers are checked at the end, so ``--match`` or the tags may change between the two runs.
+Writes in ``output_dir`` (:class:`EvaluateOutputs`): ``results.jsonl`` (one row per problem: index,
+question, reference, predictions, correct, pass_at_1, completions, finished), the summary (pass@1,
+counts, settings, and wall_seconds, of this run alone when it resumed another), the run record and
+``completions.journal.jsonl``, where completions are saved batch by batch (the vLLM backend saves them
+all at once). A killed run started again with the same model, data and sampling settings generates only
+what is missing; answers are checked at the end, so a finished folder evaluated again with another
+``--match`` or other tags is checked again without generating anything.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlt.answers import MATCH_MODES, MatchMode, answers_match, extract_answer
-from rlt.arguments import DataArguments, InferenceArguments
+from rlt.arguments import DataArguments, InferenceArguments, overwrite_option
 from rlt.config import parse_command, setup_logging
-from rlt.data import write_json, write_jsonl
+from rlt.data import checked, read_json, read_jsonl, write_json, write_jsonl
 from rlt.formats import FormatConfig, SequenceBuilder
 from rlt.generation import Generation, SamplingConfig, generate, generate_vllm, one_sample_if_greedy
-from rlt.modeling import load_causal_lm, load_tokenizer
-from rlt.problems import Problem, load_problems
+from rlt.jobs import Job, Journal, digest
+from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
+from rlt.problems import Problem, problem_of
 from rlt.progress import progress_bar
-from rlt.resume import PartialFile, settings_fingerprint
-from rlt.run_info import write_run_info
+from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, SUMMARY, RunFolder, settings
 
 logger = logging.getLogger(__name__)
 
 # The command's sampling defaults (SamplingConfig's own are the teacher's): the usual evaluation settings
 # of reasoning models (DeepSeek-R1, Sky-T1, Bespoke-Stratos), long enough for their traces.
 EVALUATE_DEFAULTS = {"temperature": 0.6, "top_p": 0.95, "num_samples": 4, "max_new_tokens": 4096, "split": "test"}
-RESULTS, SUMMARY, PARTIAL = "results.jsonl", "summary.json", "results.partial.jsonl"
 
 
 @dataclass
 class EvaluateArguments:
     model: str = field(metadata={"help": "Model to evaluate: a local folder or a Hugging Face name."})
-    output_dir: str = field(metadata={"help": "Where to write results.jsonl, summary.json and rlt_run.json."})
+    output_dir: str = field(metadata={"help": "Where to write the results, their summary and the run record."})
     match: MatchMode = field(default="math", metadata={"help": "Answer check: 'math' (math-verify), 'exact' "
                                                                "(integer/string equality, the toy task) or "
                                                                "'countdown' (a Countdown expression)."})
+    overwrite: bool = overwrite_option()
 
     def __post_init__(self) -> None:
         if self.match not in MATCH_MODES:
             raise ValueError(f"match must be one of {', '.join(MATCH_MODES)}, got {self.match!r}")
 
 
-# Resume ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluateOutputs:
+    """The files of an ``rlt evaluate`` run folder."""
+
+    folder: Path
+
+    @property
+    def results(self) -> Path:
+        return self.folder / "results.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.folder / SUMMARY
+
+    @property
+    def completions_journal(self) -> Path:
+        return self.folder / "completions.journal.jsonl"
+
+    def read_summary(self) -> dict:
+        return read_json(self.summary)
+
+    def read_results(self) -> list[dict]:
+        return read_jsonl(self.results)
 
 
-def _fingerprint(args: EvaluateArguments, data: DataArguments, inference: InferenceArguments,
-                 sampling: SamplingConfig, fmt: FormatConfig) -> str:
-    """What the completions depend on (:func:`rlt.resume.settings_fingerprint`); of the format only the
-    system prompt: tags and ``match`` only change the checking, which is redone at the end."""
-    return settings_fingerprint({"model": args.model, "dataset": data.dataset}, data=data, inference=inference,
-                                sampling=sampling, system_prompt=fmt.student_system_prompt)
+# Generation ------------------------------------------------------------------------------------------
+
+
+def _problem_key(problem: Problem) -> tuple[int, str]:
+    """A problem's journal key: its row and its question (an entry for a row since edited is not reused)."""
+    return problem.index, digest(problem.question)
+
+
+def _entry_key(entry: dict) -> tuple[int, str]:
+    return entry["index"], digest(entry["question"])
 
 
 def _entries(pending: Sequence[Problem], generations: Sequence[Generation]) -> Iterator[dict]:
-    """One partial-file entry per problem; a batch holds every sample of each of its prompts."""
+    """One journal entry per problem; a batch holds every sample of each of its prompts."""
     by_prompt: dict[int, list[Generation]] = {}
     for generation in generations:
         by_prompt.setdefault(generation.prompt_index, []).append(generation)
@@ -83,26 +110,25 @@ def _entries(pending: Sequence[Problem], generations: Sequence[Generation]) -> I
                "completions": [g.text for g in samples], "finished": [g.finished for g in samples]}
 
 
-# Generation and checking -----------------------------------------------------------------------------
-
-
 def generate_completions(args: EvaluateArguments, inference: InferenceArguments, sampling: SamplingConfig,
-                         builder: SequenceBuilder,
-                         pending: Sequence[Problem], partial: PartialFile) -> None:
-    """Generate ``sampling.num_samples`` completions per pending problem, appending them to ``partial``.
+                         builder: SequenceBuilder, pending: Sequence[Problem], journal: Journal) -> None:
+    """Generate ``sampling.num_samples`` completions per pending problem, appending them to ``journal``.
 
     The prompts are the student prompts ``student-sft`` trains on (:meth:`SequenceBuilder.student_prompt`).
     """
     prompts = [builder.student_prompt(p.question) for p in pending]
 
     def save(generations: list[Generation]) -> None:
-        partial.append(_entries(pending, generations))
+        journal.append(_entries(pending, generations))
 
     if sampling.backend == "vllm":
         save(generate_vllm(args.model, prompts, sampling, dtype=inference.dtype))
     else:
         model = load_causal_lm(args.model, inference.dtype, inference.device, frozen=True)
         generate(model, builder.tokenizer, prompts, sampling, on_batch=save)
+
+
+# Checking --------------------------------------------------------------------------------------------
 
 
 def check_problem(problem: Problem, completions: list[str], finished: list[bool], fmt: FormatConfig,
@@ -126,14 +152,14 @@ def summarize(results: Sequence[dict]) -> dict:
     }
 
 
-def check_all(problems: Sequence[Problem], done: dict[int, dict], fmt: FormatConfig,
+def check_all(problems: Sequence[Problem], done: dict[Hashable, dict], fmt: FormatConfig,
               match: MatchMode) -> list[dict]:
     """The results rows, checked only now that every completion exists: a resumed run checks old and new
     completions alike, with this run's tags and ``--match``."""
     results = []
     with progress_bar("checking answers", total=len(problems)) as bar:
         for problem in problems:
-            entry = done[problem.index]
+            entry = done[_problem_key(problem)]
             results.append(check_problem(problem, entry["completions"], entry["finished"], fmt, match))
             bar.advance(0, 1)
     return results
@@ -147,34 +173,45 @@ def run(args: EvaluateArguments, data: DataArguments, inference: InferenceArgume
     """Evaluate and write the outputs; returns the summary."""
     started = time.perf_counter()
     sampling = one_sample_if_greedy(sampling, "completion per problem")
-    output_dir = Path(args.output_dir)
-    problems = load_problems(data)
-    builder = SequenceBuilder(load_tokenizer(args.model), fmt)  # a model that cannot load fails here, not later
-    write_run_info(output_dir, "evaluate", arguments=args, data=data, inference=inference, sampling=sampling,
-                   format=fmt)
+    outputs = EvaluateOutputs(Path(args.output_dir))
 
-    partial = PartialFile(output_dir / PARTIAL, _fingerprint(args, data, inference, sampling, fmt),
-                          key=lambda entry: entry["index"], what="completions")
-    done = partial.load()
-    pending = [p for p in problems if done.get(p.index, {}).get("question") != p.question]
-    logger.info("%s: %d problems, %d already generated, %d to go", data.dataset, len(problems),
-                len(problems) - len(pending), len(pending))
-    if pending:
-        generate_completions(args, inference, sampling, builder, pending, partial)
-        done = partial.load()
+    # Model and data: every row checked, its prompt against the model's context, before any weights load
+    builder = SequenceBuilder(load_tokenizer(args.model), fmt)
+    context = load_context_length(args.model)
+    problems = data.read(checked(problem_of, lambda p: builder.too_long(
+        builder.student_prompt(p.question), context, "the student prompt"))).items
 
-    results = check_all(problems, done, fmt, args.match)
-    summary = {**summarize(results), "num_samples": sampling.num_samples, "greedy": sampling.greedy,
-               "temperature": sampling.temperature, "top_p": sampling.top_p,
-               "max_new_tokens": sampling.max_new_tokens, "seed": sampling.seed, "backend": sampling.backend,
-               "match": args.match, "model": args.model, "dataset": data.dataset, "split": data.split,
-               "wall_seconds": round(time.perf_counter() - started, 3)}
-    write_jsonl(output_dir / RESULTS, results)
-    write_json(output_dir / SUMMARY, summary)
-    partial.remove()
+    # The run folder: completions are kept by the settings they depend on (the tags and --match only
+    # decide how they are checked)
+    work = {"completions": settings({"model": args.model, "dataset": data.dataset}, ignore=SPEED_ONLY | ROW_SELECTION,
+                                    data=data, inference=inference, sampling=sampling,
+                                    student_system_prompt=fmt.student_system_prompt)}
+    checking = settings({"dataset": data.dataset}, data=data, match=args.match, format=fmt)
+    with RunFolder(outputs.folder, "evaluate").claim(work, checking, overwrite=args.overwrite,
+                                                     expected=(outputs.results, outputs.summary)) as claim:
+        if claim.finished:
+            logger.info("%s holds this evaluation, finished: nothing to do (--overwrite true runs it again)",
+                        outputs.folder)
+            return outputs.read_summary()
+        claim.start(arguments=args, data=data, inference=inference, sampling=sampling, format=fmt)
+
+        # Generate what the journal lacks, then check every answer
+        journal = Journal(outputs.completions_journal, claim.journal_fingerprint("completions"), _entry_key,
+                          "completions")
+        done = Job(journal, lambda p: [_problem_key(p)]).run(
+            problems, lambda pending: generate_completions(args, inference, sampling, builder, pending, journal))
+        results = check_all(problems, done, fmt, args.match)
+        summary = {**summarize(results), "num_samples": sampling.num_samples, "greedy": sampling.greedy,
+                   "temperature": sampling.temperature, "top_p": sampling.top_p,
+                   "max_new_tokens": sampling.max_new_tokens, "seed": sampling.seed, "backend": sampling.backend,
+                   "match": args.match, "model": args.model, "dataset": data.dataset, "split": data.split,
+                   "wall_seconds": round(time.perf_counter() - started, 3)}
+        write_jsonl(outputs.results, results)
+        write_json(outputs.summary, summary)
+        claim.finish()
     logger.info("pass@1 = %.4f on %d problems × %d samples (%d without an answer, %d unfinished) → %s",
                 summary["pass@1"], summary["problems"], sampling.num_samples, summary["no_answer"],
-                summary["unfinished"], output_dir)
+                summary["unfinished"], outputs.folder)
     return summary
 
 

@@ -1,6 +1,6 @@
 """``rlt student-sft``: distil a student from explanations (question → thought + solution), with TRL.
 
-    rlt student-sft --model BASE --dataset distilled.jsonl --output_dir runs/student [--config config.yaml]
+    rlt student-sft --model BASE --dataset EXPLAINED_ROWS --output_dir runs/student [--config config.yaml]
 
 The dataset is any source :func:`rlt.data.load_examples` reads whose rows carry a reasoning trace
 (the distilled explanation; an empty trace trains an answer-only student). Each row becomes the

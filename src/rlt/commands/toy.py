@@ -10,12 +10,18 @@ leaves it untrained) and the task's data files into DIR (see
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from rlt.arguments import overwrite_option
 from rlt.config import parse_command, setup_logging
-from rlt.toy.world import ToyWorldConfig, build_toy_world
+from rlt.run_folder import RunFolder, settings
+from rlt.toy.world import ToyWorld, ToyWorldConfig, build_toy_world, check_base_model
+
+logger = logging.getLogger(__name__)
 
 USAGE = "usage: rlt toy init --output_dir DIR [--config FILE.yaml] [--key value ...]"
 SUBCOMMANDS = ("init",)
@@ -24,6 +30,23 @@ SUBCOMMANDS = ("init",)
 @dataclass
 class ToyInitArguments:
     output_dir: str = field(metadata={"help": "Folder to build the toy world in (reused if it already holds it)."})
+    overwrite: bool = overwrite_option()
+
+
+def init(args: ToyInitArguments, config: ToyWorldConfig) -> ToyWorld:
+    """Build the world in its run folder (:mod:`rlt.run_folder`), or find it there, built."""
+    world = ToyWorld(Path(args.output_dir), config)
+    if config.base_model:
+        check_base_model(config.base_model)  # before the folder is claimed: a run that cannot start writes nothing
+    work = {"world": settings({"base_model": config.base_model}, world=config)}
+    with RunFolder(world.root, "toy init").claim(work, overwrite=args.overwrite, expected=(world.manifest,)) as claim:
+        if claim.finished:
+            logger.info("%s holds this toy world: nothing to do", world.root)
+            return world
+        claim.start(arguments=args, world=config)
+        world = build_toy_world(world.root, config)
+        claim.finish()
+    return world
 
 
 def parse(argv: Sequence[str] | None) -> tuple[ToyInitArguments, ToyWorldConfig]:
@@ -42,6 +65,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: rlt toy: {got} (subcommands: {', '.join(SUBCOMMANDS)})\n{USAGE}", file=sys.stderr)
         return 2
     setup_logging()
-    args, config = parse(argv[1:])
-    build_toy_world(args.output_dir, config)
+    init(*parse(argv[1:]))
     return 0

@@ -1,13 +1,15 @@
 """Run ``rlt`` commands as a pipeline of stages: dependencies, parallel workers, resume, measurements.
 
 Each stage is one ``rlt <command> ...`` run in its own process, so that it is exactly the command a
-user would type (the demo writes them to ``commands.sh``), its peak memory can be read from the
+user would type (the demo writes them into its report), its peak memory can be read from the
 kernel (``wait4``'s ``ru_maxrss``), and independent stages can share the machine's cores: with W
 workers each stage gets ``cores / W`` threads (tiny models gain little from more threads per
 process), except a stage that starts alone: when nothing else runs or is ready, nothing else can
 start before it ends, so it gets every core (the toy world's pretraining, which every other
 stage of the demo waits for).
-A finished stage leaves a marker; a pipeline started again skips what is marked.
+A finished stage leaves a marker holding its command line; a pipeline started again skips the stages
+marked with the same command line (another one runs again, and its command finds its folder as
+:mod:`rlt.run_folder` says: finished, resumable, or another run's).
 """
 
 from __future__ import annotations
@@ -140,15 +142,18 @@ class Pipeline:
         result = StageResult(run.stage.name, time.perf_counter() - run.started, usage.ru_maxrss / 1024,
                              usage.ru_utime + usage.ru_stime)
         self.results[run.stage.name] = result
-        (self.state_dir / f"{run.stage.name}.done").write_text(json.dumps(asdict(result)))
+        (self.state_dir / f"{run.stage.name}.done").write_text(json.dumps({**asdict(result), "argv": run.stage.argv}))
         logger.info("finished %s in %.0f s (peak %.0f MiB)", result.name, result.seconds, result.peak_memory_mib)
         return True
 
     def _load_finished(self) -> None:
         for stage in self.stages:
             marker = self.state_dir / f"{stage.name}.done"
-            if marker.exists():
-                self.results[stage.name] = StageResult(**{**json.loads(marker.read_text()), "resumed": True})
+            if not marker.exists():
+                continue
+            recorded = json.loads(marker.read_text())
+            if tuple(recorded.pop("argv", ())) == stage.argv:
+                self.results[stage.name] = StageResult(**{**recorded, "resumed": True})
 
     # Display ---------------------------------------------------------------------------------
 

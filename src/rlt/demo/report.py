@@ -2,22 +2,63 @@
 student-rl), the reward before and after RL, plots, samples.
 
 Everything is read back from the files the stages wrote (evaluation and distillation summaries, the
-RL run's ``metrics.jsonl``), so a report can be rebuilt from a finished run folder.
+RL run's metrics), through the commands' typed outputs, so a report can be rebuilt from a finished run folder.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rlt.commands.distill import DistillOutputs
+from rlt.data import read_json, write_json
 from rlt.demo.pipeline import Stage, StageResult
-from rlt.demo.stages import COLD_START_STUDENTS
+from rlt.demo.stages import COLD_START_STUDENTS, DemoOutputs, SeedFolders
+from rlt.run_folder import SUMMARY
 from rlt.toy.task import explanation_kind, numbers_of
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """The files of a demo's report folder."""
+
+    folder: Path
+
+    @property
+    def summary_md(self) -> Path:
+        return self.folder / "summary.md"
+
+    @property
+    def summary_json(self) -> Path:
+        return self.folder / SUMMARY
+
+    @property
+    def stages(self) -> Path:
+        return self.folder / "stages.json"
+
+    @property
+    def commands(self) -> Path:
+        return self.folder / "commands.sh"
+
+    @property
+    def accuracy_plot(self) -> Path:
+        return self.folder / "accuracy.png"
+
+    @property
+    def rl_plot(self) -> Path:
+        return self.folder / "rl_reward.png"
+
+    @property
+    def samples(self) -> Path:
+        return self.folder / "samples.md"
+
+    def read_summary(self) -> dict:
+        return read_json(self.summary_json)
+
 
 STUDENTS = {
     "answer_only": "answers only (lower bound)",
@@ -29,22 +70,14 @@ TEACHERS = {"teacher_sft": "warm-up teacher", "teacher_rl": "RL teacher"}
 REWARD_TERMS = {"rlt/reward": "reward", "rlt/r_ss": "r_SS", "rlt/r_kl": "r_KL", "rlt/missing_tag_penalty": "m"}
 
 
-def _json(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _spread(values: Sequence[float]) -> dict:
     return {"mean": statistics.fmean(values), "std": statistics.pstdev(values), "per_seed": list(values)}
 
 
-def kind_shares(distilled_messages: Path) -> dict[str, float]:
+def kind_shares(distillation: DistillOutputs) -> dict[str, float]:
     """Share of a teacher's explanations of each kind (gold, a corruption, or other), largest first."""
     kinds = Counter(explanation_kind(numbers_of(r["question"]), r["reasoning_trace"])
-                    for r in _jsonl(distilled_messages))
+                    for r in distillation.read_messages())
     total = sum(kinds.values())
     return {kind: count / total for kind, count in kinds.most_common()}
 
@@ -55,27 +88,29 @@ def _mean_kind_shares(per_seed: Sequence[dict[str, float]]) -> dict[str, float]:
     return dict(sorted(means.items(), key=lambda item: -item[1]))
 
 
+def _seeds(root: Path, seeds: Sequence[int]) -> list[SeedFolders]:
+    return [DemoOutputs(root).seed(seed) for seed in seeds]
+
+
 def collect(root: Path, seeds: Sequence[int]) -> dict:
-    runs = [root / f"seed{seed}" for seed in seeds]
-    accuracy = {kind: _spread([_json(r / f"eval_{kind}" / "summary.json")["pass@1"] for r in runs])
-                for kind in STUDENTS}
-    reward = {teacher: _spread([_json(r / f"distill_{teacher}" / "summary.json")["mean_reward"] for r in runs])
+    runs = _seeds(root, seeds)
+    accuracy = {kind: _spread([r.evaluation(kind).read_summary()["pass@1"] for r in runs]) for kind in STUDENTS}
+    reward = {teacher: _spread([r.distillation(teacher).read_summary()["mean_reward"] for r in runs])
               for teacher in TEACHERS}
-    kinds = {teacher: [kind_shares(r / f"distill_{teacher}" / "distilled_messages.jsonl") for r in runs]
-             for teacher in TEACHERS}
+    kinds = {teacher: [kind_shares(r.distillation(teacher)) for r in runs] for teacher in TEACHERS}
     gold = {teacher: _spread([shares.get("gold", 0.0) for shares in kinds[teacher]]) for teacher in TEACHERS}
-    eval_gold = _json(runs[0] / "eval_gold" / "summary.json")
+    eval_gold = runs[0].evaluation("gold").read_summary()
     return {"accuracy": accuracy, "reward": reward, "teacher_gold_rate": gold,
             "teacher_kinds": {teacher: _mean_kind_shares(kinds[teacher]) for teacher in TEACHERS},
             "evaluation": evaluation_settings(eval_gold),
             "heldout_problems": eval_gold["problems"],
-            "base_model_pretraining": _json(runs[0] / "world" / "world.json").get("pretraining")}
+            "base_model_pretraining": read_json(runs[0].world.manifest).get("pretraining")}
 
 
 def collect_cold_start(root: Path, seeds: Sequence[int]) -> dict:
     """Held-out accuracy of each distilled student before and after its cold-start RL, over the seeds."""
-    runs = [root / f"seed{seed}" for seed in seeds]
-    return {student: {moment: _spread([_json(r / f"eval_{prefix}{student}" / "summary.json")["pass@1"] for r in runs])
+    runs = _seeds(root, seeds)
+    return {student: {moment: _spread([r.evaluation(f"{prefix}{student}").read_summary()["pass@1"] for r in runs])
                       for moment, prefix in (("before", ""), ("after", "cold_start_"))}
             for student in COLD_START_STUDENTS}
 
@@ -102,10 +137,10 @@ def evaluation_settings(eval_summary: dict) -> str:
             f"top-p {eval_summary['top_p']:g}")
 
 
-def reward_before_rl(run: Path) -> dict[str, float]:
+def reward_before_rl(run: SeedFolders) -> dict[str, float]:
     """The reward and its terms over the warm-up teacher's explanations of the training questions (every
     sampled candidate, not only the kept best): where the RL curves start, at step 0."""
-    candidates = _jsonl(run / "distill_teacher_sft" / "candidates.jsonl")
+    candidates = run.distillation("teacher_sft").read_candidates()
     names = {"rlt/reward": "reward", "rlt/r_ss": "r_ss", "rlt/r_kl": "r_kl",
              "rlt/missing_tag_penalty": "missing_tag_penalty"}
     return {key: statistics.fmean(c["reward_terms"][name] for c in candidates) for key, name in names.items()}
@@ -118,9 +153,8 @@ def plot_rl_curves(root: Path, seeds: Sequence[int], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, len(REWARD_TERMS), figsize=(4 * len(REWARD_TERMS), 3.4))
-    for seed in seeds:
-        run = root / f"seed{seed}"
-        logs = [e for e in _jsonl(run / "teacher_rl" / "metrics.jsonl") if "rlt/reward" in e]
+    for seed, run in zip(seeds, _seeds(root, seeds)):
+        logs = [e for e in run.trainer("teacher_rl").read_metrics() if "rlt/reward" in e]
         start = reward_before_rl(run)
         for axis, (key, label) in zip(axes, REWARD_TERMS.items()):
             line, = axis.plot([0] + [e["step"] for e in logs], [start[key]] + [e[key] for e in logs],
@@ -162,8 +196,9 @@ def plot_accuracy(accuracy: dict, path: Path) -> None:
 
 
 def write_samples(root: Path, seed: int, path: Path, count: int = 8) -> None:
-    before = _jsonl(root / f"seed{seed}" / "distill_teacher_sft" / "distilled_messages.jsonl")[:count]
-    after = _jsonl(root / f"seed{seed}" / "distill_teacher_rl" / "distilled_messages.jsonl")[:count]
+    run = DemoOutputs(root).seed(seed)
+    before = run.distillation("teacher_sft").read_messages()[:count]
+    after = run.distillation("teacher_rl").read_messages()[:count]
     lines = [f"# Explanations before and after RL (seed {seed})", "",
              "| question | solution | warm-up teacher | RL teacher |", "| --- | --- | --- | --- |"]
     for b, a in zip(before, after):
@@ -204,7 +239,7 @@ def _duration(summary: dict) -> str:
         if resumed else minutes
 
 
-def _markdown(summary: dict) -> str:
+def _markdown(summary: dict, files: ReportFiles) -> str:
     reward, gold = summary["reward_detail"], summary["teacher_gold_rate"]
     seeds = len(summary["seeds"])
     lines = [
@@ -227,9 +262,10 @@ def _markdown(summary: dict) -> str:
         f"{summary['rl_minus_warmup']:+.3f} on the means; per seed "
         f"{', '.join(f'{gap:+.3f}' for gap in summary['rl_minus_warmup_per_seed'])}.", "",
         *([cold_start_table(summary), ""] if "cold_start" in summary else []),
-        "![accuracy](accuracy.png)", "", "![RL curves](rl_reward.png)", "",
-        "Samples: [samples.md](samples.md). Commands of every stage: [commands.sh](commands.sh). "
-        "Stage times and peak memory: [stages.json](stages.json).",
+        f"![accuracy]({files.accuracy_plot.name})", "", f"![RL curves]({files.rl_plot.name})", "",
+        f"Samples: [{files.samples.name}]({files.samples.name}). Commands of every stage: "
+        f"[{files.commands.name}]({files.commands.name}). Stage times and peak memory: "
+        f"[{files.stages.name}]({files.stages.name}).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -251,10 +287,11 @@ def _base_model_lines(pretraining: dict | None, seeds: int) -> list[str]:
 
 def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], results: dict[str, StageResult],
                  wall_seconds: float, cold_start: bool = False) -> dict:
-    """Write ``root/report`` (summary.md and .json, plots, samples, commands, stage times); with
-    ``cold_start``, the accuracies before and after the cold-start RL of :func:`collect_cold_start` too."""
-    report = root / "report"
-    report.mkdir(parents=True, exist_ok=True)
+    """Write the report (:class:`ReportFiles`: summary in markdown and JSON, plots, samples, commands, stage
+    times); with ``cold_start``, the accuracies before and after the cold-start RL of :func:`collect_cold_start`
+    too."""
+    files = ReportFiles(DemoOutputs(root).report)
+    files.folder.mkdir(parents=True, exist_ok=True)
     collected = collect(root, seeds)
     acc = collected["accuracy"]
     means = {k: acc[k]["mean"] for k in STUDENTS}
@@ -283,12 +320,11 @@ def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], resu
     }
     if cold_start:
         summary["cold_start"] = collect_cold_start(root, seeds)
-    (report / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (report / "stages.json").write_text(json.dumps({n: asdict(r) for n, r in results.items()}, indent=2) + "\n")
-    (report / "commands.sh").write_text("#!/usr/bin/env bash\nset -euo pipefail\n"
-                                        + "".join(f"{s.command}\n" for s in stages))
-    plot_accuracy(acc, report / "accuracy.png")
-    plot_rl_curves(root, seeds, report / "rl_reward.png")
-    write_samples(root, seeds[0], report / "samples.md")
-    (report / "summary.md").write_text(_markdown(summary))
+    write_json(files.summary_json, summary)
+    write_json(files.stages, {n: asdict(r) for n, r in results.items()})
+    files.commands.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + "".join(f"{s.command}\n" for s in stages))
+    plot_accuracy(acc, files.accuracy_plot)
+    plot_rl_curves(root, seeds, files.rl_plot)
+    write_samples(root, seeds[0], files.samples)
+    files.summary_md.write_text(_markdown(summary, files))
     return summary

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import yaml
 
+from rlt.commands.distill import DistillOutputs
+from rlt.commands.evaluate import EvaluateOutputs
 from rlt.demo.pipeline import Stage
 from rlt.errors import UserError
+from rlt.toy.world import ToyWorld
+from rlt.training import TrainingOutputs
 
 # The students distilled from a teacher, each the start of the paper's cold-start RL.
 COLD_START_STUDENTS = ("warmup_teacher", "rl_teacher")
@@ -28,6 +32,53 @@ def load_budget(quick: bool, path: Path) -> dict:
 
 
 @dataclass(frozen=True)
+class SeedFolders:
+    """Where each stage of one seed writes, ``root/seed<S>/<stage>``, read through its command's outputs."""
+
+    run: Path
+
+    def folder(self, stage: str) -> Path:
+        return self.run / stage
+
+    @property
+    def world(self) -> ToyWorld:
+        return self.world_named("world")
+
+    def world_named(self, stage: str) -> ToyWorld:
+        return ToyWorld(self.folder(stage))
+
+    def trainer(self, stage: str) -> TrainingOutputs:
+        """A trained model's folder: ``teacher_sft``, ``teacher_rl``, ``student_<kind>``, ``cold_start_<kind>``."""
+        return TrainingOutputs(self.folder(stage))
+
+    def distillation(self, teacher: str, prefix: str = "") -> DistillOutputs:
+        """``teacher``'s explanations (``distill_teacher_sft``, ...; ``prefix``: of another task's questions)."""
+        return DistillOutputs(self.folder(f"{prefix}distill_{teacher}"))
+
+    def evaluation(self, name: str) -> EvaluateOutputs:
+        """A student's held-out evaluation, ``eval_<name>`` (``name``: the student without ``student_``)."""
+        return EvaluateOutputs(self.folder(f"eval_{name}"))
+
+
+@dataclass(frozen=True)
+class DemoOutputs:
+    """A demo's folder: one folder per seed, the pipeline's stage logs and markers, and the report."""
+
+    folder: Path
+
+    def seed(self, seed: int) -> SeedFolders:
+        return SeedFolders(self.folder / f"seed{seed}")
+
+    @property
+    def logs(self) -> Path:
+        return self.folder / "logs"
+
+    @property
+    def report(self) -> Path:
+        return self.folder / "report"
+
+
+@dataclass(frozen=True)
 class SeedStages:
     """Builds the stages of one seed: ``rlt <command> --config configs/toy/<command>.yaml <flags> --seed S
     <budget flags>``, named ``seed<S>/<stage>``, in the seed's folder ``root/seed<S>``."""
@@ -38,8 +89,12 @@ class SeedStages:
     configs: Path
 
     @property
+    def folders(self) -> SeedFolders:
+        return DemoOutputs(self.root).seed(self.seed)
+
+    @property
     def run(self) -> Path:
-        return self.root / f"seed{self.seed}"
+        return self.folders.run
 
     def name(self, stage: str) -> str:
         return f"seed{self.seed}/{stage}"
@@ -53,27 +108,35 @@ class SeedStages:
     def world(self, stage: str, description: str, *flags: str, base_from: int | None = None) -> Stage:
         """``rlt toy init`` into ``run/<stage>`` with the budget's world flags; with ``base_from`` (a seed),
         copying that seed's pretrained base model instead of pretraining one."""
-        argv = ("toy", "init", "--config", str(self.configs / "world.yaml"), "--output_dir", str(self.run / stage),
-                "--seed", str(self.seed), *flags, *self.budget["world"])
+        argv = ("toy", "init", "--config", str(self.configs / "world.yaml"), "--output_dir",
+                str(self.folders.folder(stage)), "--seed", str(self.seed), *flags, *self.budget["world"])
         if base_from is None:
             return Stage(self.name(stage), argv, (), description)
-        base = self.root / f"seed{base_from}" / "world" / "base_model"
+        base = DemoOutputs(self.root).seed(base_from).world.base_model
         return Stage(self.name(stage), (*argv, "--base_model", str(base)), (f"seed{base_from}/world",), description)
 
-    def evaluate(self, model: str, heldout: Path, needs: Sequence[str], out: str | None = None) -> Stage:
-        """``rlt evaluate`` of ``run/<model>`` on ``heldout``, written to ``run/<out>`` (by default
-        ``eval_<model>`` without its ``student_``)."""
-        out = out or "eval_" + model.removeprefix("student_")
-        return self.command("evaluate", out, needs, f"held-out accuracy ({out.removeprefix('eval_')})",
-                            "--model", self.run / model, "--dataset", heldout, "--output_dir", self.run / out)
+    def distill(self, teacher: str, dataset: Path, needs: Sequence[str], description: str, *flags: object,
+                prefix: str = "") -> Stage:
+        """``rlt distill``: ``teacher`` explains ``dataset`` into ``run/<prefix>distill_<teacher>``."""
+        out = self.folders.distillation(teacher, prefix).folder
+        return self.command("distill", out.name, needs, description, "--teacher", self.folders.folder(teacher),
+                            "--dataset", dataset, "--output_dir", out, *flags)
+
+    def evaluate(self, model: str, heldout: Path, needs: Sequence[str], name: str | None = None) -> Stage:
+        """``rlt evaluate`` of ``run/<model>`` on ``heldout``, written to ``run/eval_<name>`` (by default the
+        model without its ``student_``)."""
+        out = self.folders.evaluation(name or model.removeprefix("student_")).folder
+        return self.command("evaluate", out.name, needs, f"held-out accuracy ({out.name.removeprefix('eval_')})",
+                            "--model", self.folders.folder(model), "--dataset", heldout, "--output_dir", out)
 
     def student(self, kind: str, dataset: Path | str, needs: Sequence[str], base: Path, heldout: Path) -> list[Stage]:
         """A student trained from ``base`` on ``dataset`` (``run/student_<kind>``) and its evaluation."""
+        stage = f"student_{kind}"
         return [
-            self.command("student-sft", f"student_{kind}", needs, f"student on {kind.replace('_', ' ')} explanations",
-                         "--model", base, "--dataset", dataset, "--output_dir", self.run / f"student_{kind}",
+            self.command("student-sft", stage, needs, f"student on {kind.replace('_', ' ')} explanations",
+                         "--model", base, "--dataset", dataset, "--output_dir", self.folders.folder(stage),
                          "--disable_tqdm", "true"),
-            self.evaluate(f"student_{kind}", heldout, [f"student_{kind}"]),
+            self.evaluate(stage, heldout, [stage]),
         ]
 
 
@@ -84,13 +147,12 @@ def seed_stages(seed: int, root: Path, budget: dict, configs: Path, base_seed: i
     instead of pretraining its own: the demo's seeds share one base, as the paper's runs all start from
     one Qwen2.5-7B-Instruct, and a seed draws its own data and trains its own models."""
     stages = SeedStages(seed, root, budget, configs)
-    run, world = stages.run, stages.run / "world"
-    base, train, heldout = world / "base_model", world / "data" / "train.jsonl", world / "data" / "heldout.jsonl"
+    folders, world = stages.folders, stages.folders.world
+    judge = folders.folder("student_gold")
 
     def explanations(teacher: str, needs: Sequence[str]) -> Stage:
-        return stages.command("distill", f"distill_{teacher}", needs, f"{teacher.replace('_', ' ')} explains",
-                              "--teacher", run / teacher, "--dataset", train,
-                              "--output_dir", run / f"distill_{teacher}", "--best_of_k_student", run / "student_gold")
+        return stages.distill(teacher, world.train, needs, f"{teacher.replace('_', ' ')} explains",
+                              "--best_of_k_student", judge)
 
     if base_seed in (None, seed):
         world_stage = stages.world("world", "toy world")
@@ -99,20 +161,20 @@ def seed_stages(seed: int, root: Path, budget: dict, configs: Path, base_seed: i
     # Listed so that the critical path (judge and warm-up → RL → explanations → student) starts first.
     return [
         world_stage,
-        *stages.student("gold", train, ["world"], base, heldout),
-        stages.command("teacher-sft", "teacher_sft", ["world"], "teacher warm-up", "--model", base,
-                       "--dataset", world / "data" / "teacher_warmup.jsonl", "--output_dir", run / "teacher_sft",
+        *stages.student("gold", world.train, ["world"], world.base_model, world.heldout),
+        stages.command("teacher-sft", "teacher_sft", ["world"], "teacher warm-up", "--model", world.base_model,
+                       "--dataset", world.teacher_warmup, "--output_dir", folders.folder("teacher_sft"),
                        "--disable_tqdm", "true"),
         stages.command("teacher-rl", "teacher_rl", ["teacher_sft", "student_gold"], "GRPO on the RLT reward",
-                       "--model", run / "teacher_sft", "--student", run / "student_gold", "--dataset", train,
-                       "--output_dir", run / "teacher_rl", "--disable_tqdm", "true"),
+                       "--model", folders.folder("teacher_sft"), "--student", judge, "--dataset", world.train,
+                       "--output_dir", folders.folder("teacher_rl"), "--disable_tqdm", "true"),
         explanations("teacher_sft", ["teacher_sft", "student_gold"]),
         explanations("teacher_rl", ["teacher_rl"]),
-        *stages.student("answer_only", world / "data" / "answer_only.jsonl", ["world"], base, heldout),
-        *stages.student("warmup_teacher", run / "distill_teacher_sft" / "distilled.jsonl", ["distill_teacher_sft"],
-                        base, heldout),
-        *stages.student("rl_teacher", run / "distill_teacher_rl" / "distilled.jsonl", ["distill_teacher_rl"],
-                        base, heldout),
+        *stages.student("answer_only", world.answer_only, ["world"], world.base_model, world.heldout),
+        *stages.student("warmup_teacher", folders.distillation("teacher_sft").distilled, ["distill_teacher_sft"],
+                        world.base_model, world.heldout),
+        *stages.student("rl_teacher", folders.distillation("teacher_rl").distilled, ["distill_teacher_rl"],
+                        world.base_model, world.heldout),
     ]
 
 
@@ -120,11 +182,11 @@ def cold_start_stages(seed: int, root: Path, budget: dict, configs: Path) -> lis
     """The paper's cold start: ordinary RL (``rlt student-rl``, the exact-answer reward) from each distilled
     student of :func:`seed_stages`, the same budget for both, evaluated on the same held-out questions."""
     stages = SeedStages(seed, root, budget, configs)
-    world = stages.run / "world"
+    folders, world = stages.folders, stages.folders.world
     return [stage for student in COLD_START_STUDENTS for stage in (
         stages.command("student-rl", f"cold_start_{student}", [f"student_{student}"],
                        f"student-rl from the {student.replace('_', ' ')} student",
-                       "--model", stages.run / f"student_{student}", "--dataset", world / "data" / "train.jsonl",
-                       "--output_dir", stages.run / f"cold_start_{student}", "--disable_tqdm", "true"),
-        stages.evaluate(f"cold_start_{student}", world / "data" / "heldout.jsonl", [f"cold_start_{student}"]),
+                       "--model", folders.folder(f"student_{student}"), "--dataset", world.train,
+                       "--output_dir", folders.folder(f"cold_start_{student}"), "--disable_tqdm", "true"),
+        stages.evaluate(f"cold_start_{student}", world.heldout, [f"cold_start_{student}"]),
     )]

@@ -114,13 +114,8 @@ class AdditionTask:
             digits.append(self.low + digit)
         return digits[::-1]
 
-    def splits(self, n_train: int, n_heldout: int) -> tuple[list[Example], list[Example]]:
-        """``n_train`` and ``n_heldout`` examples with distinct questions, none shared between the two.
-
-        Deterministic given ``seed``. The held-out questions are drawn first, so the held-out split
-        stays the same when only ``n_train`` changes (as long as both splits together take at most half
-        of :attr:`num_questions`): runs with different training sizes are evaluated on the same questions.
-        """
+    def check_split_sizes(self, n_train: int, n_heldout: int) -> None:
+        """Refuse split sizes the task cannot give (negative, or more distinct questions than it has)."""
         if n_train < 0 or n_heldout < 0:
             raise ValueError(f"split sizes must be non-negative, got n_train={n_train}, n_heldout={n_heldout}")
         wanted = n_train + n_heldout
@@ -129,7 +124,16 @@ class AdditionTask:
                 f"asked for {n_train} train + {n_heldout} held-out = {wanted} distinct questions, but "
                 f"{self.operands} operands in [{self.low}, {self.high}] give only {self.num_questions}"
             )
-        indices = _distinct_indices(random.Random(self.seed), self.num_questions, wanted)
+
+    def splits(self, n_train: int, n_heldout: int) -> tuple[list[Example], list[Example]]:
+        """``n_train`` and ``n_heldout`` examples with distinct questions, none shared between the two.
+
+        Deterministic given ``seed``. The held-out questions are drawn first, so the held-out split
+        stays the same when only ``n_train`` changes (as long as both splits together take at most half
+        of :attr:`num_questions`): runs with different training sizes are evaluated on the same questions.
+        """
+        self.check_split_sizes(n_train, n_heldout)
+        indices = _distinct_indices(random.Random(self.seed), self.num_questions, n_train + n_heldout)
         examples = [self._example(self._numbers(i)) for i in indices]
         return examples[n_heldout:], examples[:n_heldout]
 

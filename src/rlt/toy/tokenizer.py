@@ -50,7 +50,7 @@ QWEN2_SPLIT_REGEX = (
 
 # ChatML as in Qwen2.5 (without its default system prompt), with the assistant's content and its
 # closing <|im_end|> inside {% generation %}, so that TRL's assistant_only_loss works on toy models for
-# whoever trains on distilled_messages.jsonl with TRL directly (rlt's own records mask by token ids).
+# whoever trains on the distilled messages (TRL's format) with TRL directly (rlt's own records mask by token ids).
 # Content is emitted verbatim (no strip), which `continue_final_message=True` relies on.
 CHATML_TEMPLATE = (
     "{%- for message in messages %}"

@@ -32,6 +32,7 @@ from pathlib import Path
 from rlt.data import Example, write_json, write_jsonl
 from rlt.errors import UserError
 from rlt.modeling import load_tokenizer
+from rlt.run_folder import LOCK, RUN_INFO
 from rlt.toy.models import MODEL_SIZES, build_causal_lm, save_model_and_tokenizer
 from rlt.toy.pretraining import PretrainingConfig, PretrainingResult, fact_accuracy, pretrain
 from rlt.toy.task import (
@@ -70,8 +71,9 @@ FILES = {
     "answer_only": "data/answer_only.jsonl",
     "explanations_by_kind": "data/explanations_by_kind.jsonl",
 }
-# What a build writes at the top of its folder: anything else there means the folder is not ours.
-_OWN_ENTRIES = {MANIFEST, *(path.split("/")[0] for path in FILES.values())}
+# What a build writes at the top of its folder, and what `rlt toy init` keeps there (its run record and
+# lock): anything else there means the folder is not ours.
+_OWN_ENTRIES = {MANIFEST, RUN_INFO, LOCK, *(path.split("/")[0] for path in FILES.values())}
 
 
 class ToyWorldError(UserError):
@@ -105,7 +107,8 @@ class ToyWorldConfig:
             raise ValueError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {self.model_size!r}")
         if self.pretrain_max_steps < 0:
             raise ValueError(f"pretrain_max_steps must be non-negative, got {self.pretrain_max_steps}")
-        self.task()  # invalid task fields fail here, when the config is made, not midway through a build
+        # Invalid task fields or split sizes fail here, when the config is made, not midway through a build
+        self.task().check_split_sizes(self.n_train, self.n_heldout)
 
     def task(self) -> AdditionTask:
         return AdditionTask(operands=self.operands, low=self.low, high=self.high, seed=self.seed)
@@ -117,10 +120,10 @@ class ToyWorldConfig:
 
 @dataclass(frozen=True)
 class ToyWorld:
-    """A built world: its config and the path of every file."""
+    """A world's folder: the path of every file, and the config it is built from (None: a world only read)."""
 
     root: Path
-    config: ToyWorldConfig
+    config: ToyWorldConfig | None = None
 
     def _path(self, name: str) -> Path:
         return self.root / FILES[name]
@@ -221,7 +224,9 @@ def build_toy_world(output: str | Path, config: ToyWorldConfig | None = None) ->
         logger.info("%s already holds this toy world; nothing to do", root)
         return world
     world = ToyWorld(root, config)
-    train, heldout = config.task().splits(config.n_train, config.n_heldout)  # fails fast on impossible sizes
+    if config.base_model:
+        check_base_model(config.base_model)
+    train, heldout = config.task().splits(config.n_train, config.n_heldout)
     root.mkdir(parents=True, exist_ok=True)
 
     if config.base_model:
@@ -266,14 +271,18 @@ def _build_base_model(config: ToyWorldConfig, destination: Path) -> PretrainingR
     return pretraining
 
 
-def _copy_base_model(source: Path, destination: Path) -> PretrainingResult | None:
-    """Copy a pretrained base model into ``destination``; its pretraining record, if ``source`` is a world's
-    base model (None otherwise). The task's text must be tokenised as the world's data expects, so the
-    source's tokenizer must be the toy char tokenizer."""
-    if not (source / "config.json").is_file():
+def check_base_model(source: str | Path) -> None:
+    """A base model to copy must be a model folder with the toy char tokenizer: the task's text must be
+    tokenised as the world's data expects."""
+    if not (Path(source) / "config.json").is_file():
         raise ToyWorldError(f"base_model {source} is not a model folder (no config.json)")
-    if load_tokenizer(str(source)).get_vocab() != build_char_tokenizer().get_vocab():
+    if load_tokenizer(str(source), "base_model").get_vocab() != build_char_tokenizer().get_vocab():
         raise ToyWorldError(f"base_model {source} does not have the toy char tokenizer; use a toy world's base_model")
+
+
+def _copy_base_model(source: Path, destination: Path) -> PretrainingResult | None:
+    """Copy a pretrained base model (checked by :func:`check_base_model`) into ``destination``; its pretraining
+    record, if ``source`` is a world's base model (None otherwise)."""
     shutil.copytree(source, destination, dirs_exist_ok=True)
     logger.info("copied the base model %s to %s", source, destination)
     source_manifest = source.parent / MANIFEST
@@ -283,4 +292,5 @@ def _copy_base_model(source: Path, destination: Path) -> PretrainingResult | Non
     return PretrainingResult(**pretraining) if pretraining else None
 
 
-__all__ = ["ToyWorld", "ToyWorldConfig", "ToyWorldError", "build_toy_world", "explanations_by_kind_rows"]
+__all__ = ["ToyWorld", "ToyWorldConfig", "ToyWorldError", "build_toy_world", "check_base_model",
+           "explanations_by_kind_rows"]
