@@ -2,8 +2,8 @@
 
 Each command is a module of :mod:`rlt.commands` with a ``main(argv)``; it is imported only when run,
 so ``rlt --help`` stays fast. A user's mistake (:class:`rlt.errors.UserError`) is printed as one line,
-``error: …``, with exit status 2, and so is a full disk; ``--debug`` (anywhere on the line) or ``RLT_DEBUG=1``
-shows the traceback.
+``error: …``, with exit status 2, and so is a full disk; Ctrl-C is one line too (exit status 130). ``--debug``
+(anywhere on the line) or ``RLT_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted: what was saved stays; run the same command again to continue", file=sys.stderr)
+        return 130
     except OSError as error:
         if debug or error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise

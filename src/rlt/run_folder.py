@@ -251,6 +251,18 @@ def _is_own_scratch(name: str) -> bool:
     return name == LOCK or (name.startswith(".") and name.endswith(".tmp"))
 
 
+class OutputFile:
+    """A file (or folder) of a run folder, declared on a command's outputs class, whose ``folder`` field is
+    the run folder: ``summary = OutputFile(SUMMARY)`` makes ``outputs.summary`` that file's path. The one place
+    a command's file names are spelled."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, outputs: Any, owner: type | None = None) -> Any:
+        return self if outputs is None else outputs.folder / self.name
+
+
 @dataclass
 class Claim:
     """A run's hold on its folder, from the checks to the end of the run (see :meth:`RunFolder.claim`)."""
@@ -330,7 +342,7 @@ class RunFolder:
         shape the outputs written from that work (which rows, how answers are checked); ``expected``: the
         output files a finished run has. The lock is held until the ``with`` block ends.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._make()
         lock = _Lock(self.lock_path, self.command)
         lock.acquire()
         try:
@@ -338,6 +350,14 @@ class RunFolder:
             yield Claim(self, work, fingerprint({"work": work, "outputs": outputs}), previous, expected)
         finally:
             lock.release()
+
+    def _make(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"--output_dir {self.path}: a file, not a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"--output_dir {self.path}: cannot make the folder ({error.strerror or error})") from None
 
     def _check(self, work: dict[str, dict], overwrite: bool) -> dict | None:
         """The record of a run this one may continue or finish, None for an empty folder; else an error."""
@@ -377,5 +397,5 @@ class RunFolder:
                 entry.unlink()
 
 
-__all__ = ["LOCK", "ROW_SELECTION", "RUN_INFO", "SPEED_ONLY", "SUMMARY", "Claim", "RunFolder", "differences",
-           "fingerprint", "settings", "source_id"]
+__all__ = ["LOCK", "ROW_SELECTION", "RUN_INFO", "SPEED_ONLY", "SUMMARY", "Claim", "OutputFile", "RunFolder",
+           "differences", "fingerprint", "settings", "source_id"]

@@ -34,7 +34,7 @@ from transformers.utils import CONFIG_NAME
 
 from rlt.data import read_jsonl, write_jsonl
 from rlt.errors import UserError
-from rlt.run_folder import SPEED_ONLY, Claim, RunFolder, settings
+from rlt.run_folder import SPEED_ONLY, Claim, OutputFile, RunFolder, settings
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +70,12 @@ class TrainingOutputs:
     metrics, and (GRPO) samples of completions with their rewards."""
 
     folder: Path
+    metrics = OutputFile("metrics.jsonl")
+    completions = OutputFile("completions")
 
     @property
     def model(self) -> Path:
         return self.folder
-
-    @property
-    def metrics(self) -> Path:
-        return self.folder / "metrics.jsonl"
-
-    @property
-    def completions(self) -> Path:
-        return self.folder / "completions"
 
     def read_metrics(self) -> list[dict]:
         return read_jsonl(self.metrics) if self.metrics.is_file() else []

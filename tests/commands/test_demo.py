@@ -10,7 +10,7 @@ import yaml
 
 from rlt.cli import main as rlt
 from rlt.config import configs_dir
-from rlt.demo.pipeline import Pipeline, Stage, StageFailed
+from rlt.demo.pipeline import Pipeline, Stage, StageFailed, StageRefused
 from rlt.demo.stages import cold_start_stages, seed_stages
 
 SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "data" / "demo_smoke_budgets.yaml"
@@ -96,11 +96,28 @@ def test_pipeline_runs_in_dependency_order_and_resumes(tmp_path, monkeypatch):
     assert all(r.resumed for r in again.values())
 
 
-def test_a_failed_stage_names_its_log_and_command(tmp_path):
+def test_a_stage_stopped_by_a_mistake_is_one_line_naming_its_log(tmp_path):
     stages = [_stage("bad", "toy", "nonsense")]
-    with pytest.raises(StageFailed, match=r"stage 'bad' failed .*bad\.log"):
+    with pytest.raises(StageRefused, match=r"^stage bad stopped: rlt toy: unknown subcommand 'nonsense' "
+                                           r"\(subcommands: init\) \(its log: .*bad\.log\)$"):
         Pipeline(stages, tmp_path / "state").run()
     assert not (tmp_path / "state" / "bad.done").exists()
+
+
+def test_a_crashed_stage_names_its_log_and_command(tmp_path):
+    log = tmp_path / "bad.log"
+    log.write_text("Traceback (most recent call last):\nRuntimeError: boom\n")
+    error = StageFailed(_stage("bad", "toy", "init"), log, 1)
+    assert str(error).startswith(f"stage 'bad' failed (exit code 1); its log: {log}\ncommand: rlt toy init\n")
+    assert str(error).endswith("RuntimeError: boom")
+
+
+def test_a_demo_of_other_budgets_stops_at_a_folder_holding_another_run(tmp_path):
+    world = ("--n_train", "20", "--n_heldout", "5", "--pretrain_max_steps", "0")
+    Pipeline([_stage("w", "toy", "init", "--output_dir", str(tmp_path / "w"), *world)], tmp_path / "state").run()
+    other = [_stage("w", "toy", "init", "--output_dir", str(tmp_path / "w"), *world, "--seed", "1")]
+    with pytest.raises(StageRefused, match=r"stage w stopped: .* made with other settings \(seed: 0 → 1\)"):
+        Pipeline(other, tmp_path / "state").run()  # its marker is for another command line: run, and refused
 
 
 def test_unknown_dependencies_are_refused(tmp_path):

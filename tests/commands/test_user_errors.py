@@ -183,6 +183,11 @@ BAD_INPUTS = {
         "the folder has no weights (model.safetensors, model.safetensors.index.json, pytorch_model.bin, ...)"),
     "a 200 KB solution": (lambda m, t, r: ["distill", "--teacher", m / "teacher", "--dataset", _long_solution(t)],
                           "long.jsonl line 1: the teacher prompt is 201229 tokens, the model takes 4096"),
+    "distill into a file": (lambda m, t, r: ["distill", "--teacher", m / "teacher", "--dataset", r,
+                                             "--output_dir", _file(t, "taken", b"")], "taken: a file, not a folder"),
+    "distill into a folder under a file": (
+        lambda m, t, r: ["distill", "--teacher", m / "teacher", "--dataset", r, "--output_dir",
+                         _file(t, "taken", b"") / "run"], "cannot make the folder (Not a directory)"),
     "score, an empty question": (
         lambda m, t, r: ["score", "--teacher", m / "teacher", "--student", m / "student", "--dataset",
                          _file(t, "empty.jsonl", b'{"question": " ", "solution": "2", "explanation": "e"}\n')],
@@ -196,7 +201,7 @@ def test_every_mistake_is_one_line_before_any_weights_load(case, char_models, tm
     argv = build(char_models, tmp_path, rows)
     _no_weights_or_hub(monkeypatch)
     out = tmp_path / "out"
-    assert expected in rlt_error([*argv, "--output_dir", out])
+    assert expected in rlt_error(argv if "--output_dir" in argv else [*argv, "--output_dir", out])
     assert not out.exists()  # a run that cannot start writes nothing
 
 

@@ -43,14 +43,11 @@ def test_each_layer_imports_only_the_layers_below_it():
             assert _layer(imported) in allowed[_layer(module)], f"{module} imports {imported}"
 
 
-def _file_names(outputs: object) -> set[str]:
-    """The name of every file or folder a typed outputs object gives (its ``Path`` properties)."""
-    names = set()
-    for attribute in dir(type(outputs)):
-        value = getattr(outputs, attribute) if isinstance(getattr(type(outputs), attribute), property) else None
-        if isinstance(value, Path) and value != outputs.folder:
-            names.add(value.name)
-    return names
+def _file_names(outputs: type) -> set[str]:
+    """The name of every file or folder a typed outputs class declares."""
+    from rlt.run_folder import OutputFile
+
+    return {value.name for value in vars(outputs).values() if isinstance(value, OutputFile)}
 
 
 def test_each_output_file_is_named_in_one_module():
@@ -63,10 +60,8 @@ def test_each_output_file_is_named_in_one_module():
     from rlt.toy.world import FILES, MANIFEST
     from rlt.training import TrainingOutputs
 
-    folder = Path("run")
     names = {LOCK, RUN_INFO, MANIFEST, *(Path(path).name for path in FILES.values())}
-    for outputs in (DistillOutputs(folder), EvaluateOutputs(folder), ScoreOutputs(folder), ReportFiles(folder),
-                    TrainingOutputs(folder)):
+    for outputs in (DistillOutputs, EvaluateOutputs, ScoreOutputs, ReportFiles, TrainingOutputs):
         names |= _file_names(outputs)
     assert {"distilled.jsonl", "results.jsonl", "scored.jsonl", "metrics.jsonl", "summary.md"} <= names
     sources = {module: path.read_text() for module, path in _modules()}

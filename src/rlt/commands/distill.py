@@ -46,7 +46,7 @@ from rlt.jobs import Job, Journal, digest
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
 from rlt.progress import in_batches
 from rlt.reward import RewardConfig, RLTReward, check_same_tokenizer
-from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, SUMMARY, RunFolder, settings
+from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, SUMMARY, OutputFile, RunFolder, settings
 
 logger = logging.getLogger(__name__)
 
@@ -75,30 +75,12 @@ class DistillOutputs:
     """The files of an ``rlt distill`` run folder."""
 
     folder: Path
-
-    @property
-    def distilled(self) -> Path:
-        return self.folder / "distilled.jsonl"
-
-    @property
-    def messages(self) -> Path:
-        return self.folder / "distilled_messages.jsonl"
-
-    @property
-    def candidates(self) -> Path:
-        return self.folder / "candidates.jsonl"
-
-    @property
-    def summary(self) -> Path:
-        return self.folder / SUMMARY
-
-    @property
-    def explanations_journal(self) -> Path:
-        return self.folder / "explanations.journal.jsonl"
-
-    @property
-    def rewards_journal(self) -> Path:
-        return self.folder / "rewards.journal.jsonl"
+    distilled = OutputFile("distilled.jsonl")
+    messages = OutputFile("distilled_messages.jsonl")
+    candidates = OutputFile("candidates.jsonl")
+    summary = OutputFile(SUMMARY)
+    explanations_journal = OutputFile("explanations.journal.jsonl")
+    rewards_journal = OutputFile("rewards.journal.jsonl")
 
     def read_summary(self) -> dict:
         return read_json(self.summary)

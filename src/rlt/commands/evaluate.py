@@ -38,7 +38,7 @@ from rlt.jobs import Job, Journal, digest
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
 from rlt.problems import Problem, problem_of
 from rlt.progress import progress_bar
-from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, SUMMARY, RunFolder, settings
+from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, SUMMARY, OutputFile, RunFolder, settings
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +66,9 @@ class EvaluateOutputs:
     """The files of an ``rlt evaluate`` run folder."""
 
     folder: Path
-
-    @property
-    def results(self) -> Path:
-        return self.folder / "results.jsonl"
-
-    @property
-    def summary(self) -> Path:
-        return self.folder / SUMMARY
-
-    @property
-    def completions_journal(self) -> Path:
-        return self.folder / "completions.journal.jsonl"
+    results = OutputFile("results.jsonl")
+    summary = OutputFile(SUMMARY)
+    completions_journal = OutputFile("completions.journal.jsonl")
 
     def read_summary(self) -> dict:
         return read_json(self.summary)

@@ -29,7 +29,7 @@ from rlt.jobs import Job, Journal, digest
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
 from rlt.progress import in_batches
 from rlt.reward import RewardConfig, RewardTerms, RLTReward, check_same_tokenizer, fixed_tokens, scored_length
-from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, RunFolder, settings
+from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, OutputFile, RunFolder, settings
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +52,8 @@ class ScoreOutputs:
     """The files of an ``rlt score`` run folder."""
 
     folder: Path
-
-    @property
-    def scored(self) -> Path:
-        return self.folder / "scored.jsonl"
-
-    @property
-    def scores_journal(self) -> Path:
-        return self.folder / "scores.journal.jsonl"
+    scored = OutputFile("scored.jsonl")
+    scores_journal = OutputFile("scores.journal.jsonl")
 
     def read_scored(self) -> list[dict]:
         return read_jsonl(self.scored)

@@ -29,6 +29,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from rlt.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 
@@ -61,7 +63,19 @@ class _Running:
     log: Path
 
 
+class StageRefused(UserError):
+    """A stage's command stopped on a user's mistake (exit status 2: its folder holds another run, an option
+    is wrong): the demo reports the command's own one line."""
+
+    def __init__(self, stage: Stage, log: Path):
+        errors = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("error: ")]
+        reason = errors[-1].removeprefix("error: ") if errors else "see its log"
+        super().__init__(f"stage {stage.name} stopped: {reason} (its log: {log})")
+
+
 class StageFailed(RuntimeError):
+    """A stage's command crashed: its exit code, command and the end of its log."""
+
     def __init__(self, stage: Stage, log: Path, code: int):
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:]) if log.exists() else ""
         super().__init__(f"stage {stage.name!r} failed (exit code {code}); its log: {log}\n"
@@ -137,6 +151,8 @@ class Pipeline:
         if pid == 0:
             return False
         run.process.returncode = code = os.waitstatus_to_exitcode(status)
+        if code == 2:
+            raise StageRefused(run.stage, run.log)
         if code != 0:
             raise StageFailed(run.stage, run.log, code)
         result = StageResult(run.stage.name, time.perf_counter() - run.started, usage.ru_maxrss / 1024,

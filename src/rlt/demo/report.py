@@ -18,7 +18,7 @@ from rlt.commands.distill import DistillOutputs
 from rlt.data import read_json, write_json
 from rlt.demo.pipeline import Stage, StageResult
 from rlt.demo.stages import COLD_START_STUDENTS, DemoOutputs, SeedFolders
-from rlt.run_folder import SUMMARY
+from rlt.run_folder import SUMMARY, OutputFile
 from rlt.toy.task import explanation_kind, numbers_of
 
 
@@ -27,34 +27,13 @@ class ReportFiles:
     """The files of a demo's report folder."""
 
     folder: Path
-
-    @property
-    def summary_md(self) -> Path:
-        return self.folder / "summary.md"
-
-    @property
-    def summary_json(self) -> Path:
-        return self.folder / SUMMARY
-
-    @property
-    def stages(self) -> Path:
-        return self.folder / "stages.json"
-
-    @property
-    def commands(self) -> Path:
-        return self.folder / "commands.sh"
-
-    @property
-    def accuracy_plot(self) -> Path:
-        return self.folder / "accuracy.png"
-
-    @property
-    def rl_plot(self) -> Path:
-        return self.folder / "rl_reward.png"
-
-    @property
-    def samples(self) -> Path:
-        return self.folder / "samples.md"
+    summary_md = OutputFile("summary.md")
+    summary_json = OutputFile(SUMMARY)
+    stages = OutputFile("stages.json")
+    commands = OutputFile("commands.sh")
+    accuracy_plot = OutputFile("accuracy.png")
+    rl_plot = OutputFile("rl_reward.png")
+    samples = OutputFile("samples.md")
 
     def read_summary(self) -> dict:
         return read_json(self.summary_json)

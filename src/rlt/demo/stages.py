@@ -12,6 +12,7 @@ from rlt.commands.distill import DistillOutputs
 from rlt.commands.evaluate import EvaluateOutputs
 from rlt.demo.pipeline import Stage
 from rlt.errors import UserError
+from rlt.run_folder import OutputFile
 from rlt.toy.world import ToyWorld
 from rlt.training import TrainingOutputs
 
@@ -65,17 +66,11 @@ class DemoOutputs:
     """A demo's folder: one folder per seed, the pipeline's stage logs and markers, and the report."""
 
     folder: Path
+    logs = OutputFile("logs")
+    report = OutputFile("report")
 
     def seed(self, seed: int) -> SeedFolders:
         return SeedFolders(self.folder / f"seed{seed}")
-
-    @property
-    def logs(self) -> Path:
-        return self.folder / "logs"
-
-    @property
-    def report(self) -> Path:
-        return self.folder / "report"
 
 
 @dataclass(frozen=True)
