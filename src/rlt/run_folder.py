@@ -50,7 +50,8 @@ _PACKAGES = ("rlt", "torch", "transformers", "trl", "accelerate", "datasets", "m
 # Settings that change how fast results come, never what they are, and the flags that steer a run rather
 # than describe it: a run started again with other values of these is the same run.
 SPEED_ONLY = frozenset({"batch_size", "score_batch_size", "max_batch_tokens", "logit_chunk_size", "device",
-                        "output_dir", "overwrite", "resume"})
+                        "output_dir", "overwrite", "resume", "vllm_tensor_parallel_size", "vllm_gpu_memory_utilization",
+                        "vllm_kv_cache_gib", "vllm_enforce_eager", "vllm_save_every"})
 # Which rows a command is asked for. The work on a row does not depend on them (a row keeps its results
 # under any of them), so the commands that save results row by row leave them out of their work's settings.
 ROW_SELECTION = frozenset({"limit", "on_error"})

