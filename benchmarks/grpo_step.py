@@ -12,9 +12,11 @@ step's parts by wrapping the trainer's methods:
 Two runs: on-policy (the toy config as is: TRL computes no policy log-probs before the reward, so
 the reward runs its own teacher pass) and with ``steps_per_generation 2`` (TRL computes the policy's
 log-probs for importance sampling, and the reward reuses them instead of a teacher pass). The reuse
-ratio compares the reward's time per completion in the two runs.
+ratio compares the reward's time per completion in the two runs. A bf16 run with TRL's log-probs
+never reuses them (:func:`rlt.grpo.policy_log_probs_are_fp32`): what that costs is the on-policy
+column's ``reward: teacher`` row, the fp32 teacher pass.
 
-    python benchmarks/grpo_step.py [--steps 12] [--warmup_steps 2]
+    python benchmarks/grpo_step.py [--steps 12] [--warmup_steps 2] [--smoke]   # --smoke: seconds, tiny
 """
 
 from __future__ import annotations
@@ -79,17 +81,17 @@ def count_completions(trainer, timer: StepTimer) -> None:
     trainer.reward.score_completions = counted
 
 
-def train_models(root: Path) -> ToyWorld:
+def train_models(root: Path, sft_steps: int) -> ToyWorld:
     """The toy world, a warmed-up teacher and a gold-explanation student (the config's inputs)."""
     world = ToyWorld(root / "world")
     rlt(["toy", "init", "--output_dir", str(world.root), "--n_train", "2000", "--n_heldout", "100",
          "--pretrain_max_steps", "0"])
     rlt(["teacher-sft", "--config", str(CONFIGS / "teacher_sft.yaml"), "--model", str(world.base_model),
          "--dataset", str(world.teacher_warmup), "--output_dir", str(root / "teacher_sft"),
-         "--max_steps", "300", "--disable_tqdm", "true"])
+         "--max_steps", str(sft_steps), "--disable_tqdm", "true"])
     rlt(["student-sft", "--config", str(CONFIGS / "student_sft.yaml"), "--model", str(world.base_model),
          "--dataset", str(world.train), "--output_dir", str(root / "student_gold"),
-         "--max_steps", "300", "--disable_tqdm", "true"])
+         "--max_steps", str(sft_steps), "--disable_tqdm", "true"])
     return world
 
 
@@ -129,10 +131,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup_steps", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="Tiny budgets (seconds): that the script runs.")
     args = parser.parse_args()
+    if args.smoke:
+        args.steps, args.warmup_steps = 2, 1
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        train_models(root)
+        train_models(root, sft_steps=2 if args.smoke else 300)
         on_policy = time_steps(root, root / "a", args.steps, args.warmup_steps)
         reuse = time_steps(root, root / "b", args.steps, args.warmup_steps, "--steps_per_generation", "2")
 

@@ -8,6 +8,7 @@ placement in eval mode — and never receives gradients.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -17,6 +18,8 @@ from trl.models import prepare_deepspeed, prepare_fsdp
 
 from rlt.formats import FormatConfig
 from rlt.reward import RewardConfig, RLTReward
+
+logger = logging.getLogger(__name__)
 
 
 class RewardOnProgressBar(TrainerCallback):
@@ -31,6 +34,19 @@ class RewardOnProgressBar(TrainerCallback):
         bar = getattr(self.progress, "training_bar", None)
         if bar is not None and logs and "rlt/reward" in logs:
             bar.set_postfix({term: f"{logs[f'rlt/{term}']:.3f}" for term in self.TERMS}, refresh=False)
+
+
+def policy_log_probs_are_fp32(args: GRPOConfig) -> bool:
+    """Whether TRL's log-probs of the policy may stand in for the reward's teacher term: only in fp32.
+
+    Under bf16 (or fp16) TRL computes them from half-precision logits, the error the reward's fp32 head exists
+    to avoid (the spec measured up to 0.074 nats per token on a 7B model). On the toy teacher, against the fp32
+    head, per token on average (tests/commands/test_teacher_rl.py measures it): 1.7e-7 in fp32, 1.1e-3 under
+    bf16, and 8.9e-4 under bf16 with TRL's ``cast_lm_head_to_fp32``, whose decoder still runs in bf16 (an error
+    that grows with the model). So a bf16 run computes the teacher term in fp32; its cost is the reward's
+    teacher forward pass (``benchmarks/grpo_step.py``).
+    """
+    return not (args.bf16 or args.fp16)
 
 
 def _unwrap(model: Any) -> PreTrainedModel:
@@ -73,11 +89,15 @@ class RLTGRPOTrainer(GRPOTrainer):
         self.reward = RLTReward(_unwrap(self.model), _unwrap(student), processing_class, reward_config,
                                 format_config, student_tokenizer)
         # TRL computes the policy's log-probs of each new batch before its rewards when it needs them for
-        # importance sampling (vLLM generation, or generation out of step with optimisation). Then they
+        # importance sampling (vLLM generation, or generation out of step with optimisation). In fp32 they
         # are the reward's teacher log-probs already, and the reward skips its teacher forward pass.
         generate_every = args.steps_per_generation * self.num_iterations
-        self.reuses_policy_log_probs = (args.gradient_accumulation_steps % generate_every != 0
-                                        or (self.use_vllm and self.vllm_importance_sampling_correction))
+        computed = (args.gradient_accumulation_steps % generate_every != 0
+                    or (self.use_vllm and self.vllm_importance_sampling_correction))
+        self.reuses_policy_log_probs = computed and policy_log_probs_are_fp32(args)
+        if computed and not self.reuses_policy_log_probs:
+            logger.info("the reward computes the teacher's log-probs in fp32 rather than reuse TRL's, which come "
+                        "from bf16/fp16 logits")
         self._policy_log_probs: list[torch.Tensor] | None = None
         progress = next((c for c in self.callback_handler.callbacks if isinstance(c, ProgressCallback)), None)
         if progress is not None:

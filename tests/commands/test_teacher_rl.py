@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from rlt.cli import main as rlt
 from rlt.training import TrainingOutputs
@@ -52,14 +53,50 @@ def test_grpo_steps_log_every_term_and_checkpoint(workspace, tmp_path):
     assert info["config"]["reward"]["teacher_temperature"] == info["config"]["training"]["temperature"] == 0.7
 
 
-def test_policy_log_probs_computed_by_trl_are_reused(workspace, tmp_path):
-    """Generation out of step with optimisation makes TRL compute the policy's log-probs: the reward reuses them."""
-    out = tmp_path / "rl"
-    rlt(_args(workspace, out, "--max_steps", "2", "--steps_per_generation", "2", "--per_device_train_batch_size", "4"))
-    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    reward_logs = [entry for entry in logs if "rlt/reward" in entry]
-    assert reward_logs and all(entry["rlt/teacher_log_probs_reused"] == 1.0 for entry in reward_logs)
-    assert all(math.isfinite(entry["rlt/reward"]) for entry in reward_logs)
+def _teacher_terms(workspace, out, *extra) -> tuple[float, list[bool]]:
+    """A two-step run whose generation is out of step with optimisation (TRL computes the policy's log-probs):
+    per completion, the mean |TRL's log-prob - the fp32 head's| over its explanation, and whether the reward
+    reused TRL's."""
+    import statistics
+
+    from rlt.commands.teacher_rl import parse, prepare
+
+    parsed = parse(_args(workspace, out, "--max_steps", "2", "--steps_per_generation", "2",
+                         "--per_device_train_batch_size", "4", "--save_strategy", "no", *extra)[1:])
+    trainer = prepare(*parsed).build()
+    reward, captured, gaps, reused = trainer.reward, {}, [], []
+    trl_log_probs = trainer._get_per_token_logps_and_entropies
+
+    def capture(model, *args, **kwargs):
+        out = trl_log_probs(model, *args, **kwargs)
+        if model is trainer.model and not torch.is_grad_enabled() and "old" not in captured:
+            captured["old"] = list(out[0].detach())
+        return out
+
+    def score(questions, solutions, ids, teacher_log_probs=None):
+        reused.append(teacher_log_probs is not None)
+        rows = [reward._row(i, q, s, reward.builder.split_completion(list(c)).explanation_ids, True)
+                for i, (q, s, c) in enumerate(zip(questions, solutions, ids))]
+        for trl, fp32 in zip(captured.pop("old"), reward._teacher_log_probs(rows, None)):
+            if len(fp32):
+                gaps.append((trl[:len(fp32)].float() - fp32).abs().mean().item())
+        return score_completions(questions, solutions, ids, teacher_log_probs)
+
+    score_completions = reward.score_completions
+    trainer._get_per_token_logps_and_entropies = capture
+    reward.score_completions = score
+    trainer.train()
+    return statistics.fmean(gaps), reused
+
+
+def test_the_teacher_term_is_fp32_on_every_path(workspace, tmp_path):
+    """TRL's policy log-probs are reused only where they are the fp32 head's; under bf16 they are not, and the
+    reward computes the teacher term in fp32 (docs in rlt.grpo.policy_log_probs_are_fp32)."""
+    fp32_gap, fp32_reused = _teacher_terms(workspace, tmp_path / "fp32")
+    assert fp32_gap < 1e-5 and fp32_reused and all(fp32_reused)
+    bf16_gap, bf16_reused = _teacher_terms(workspace, tmp_path / "bf16", "--bf16", "true")
+    assert bf16_gap > 1e-4 and bf16_reused and not any(bf16_reused)
+    print(f"mean |TRL - fp32 head| per token: fp32 {fp32_gap:.1e} (reused), bf16 {bf16_gap:.1e} (not reused)")
 
 
 def test_a_folder_holding_another_run_is_never_adopted(workspace, tmp_path, rlt_error, caplog):
