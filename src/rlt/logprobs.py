@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
+from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 from transformers import DynamicCache, PreTrainedModel
 from trl.trainer.utils import maybe_gather_lm_head_ctx, selective_log_softmax
@@ -51,6 +52,30 @@ def check_supported_head(model: PreTrainedModel) -> None:
 
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+def is_sharded(model: torch.nn.Module) -> bool:
+    """Whether the model's weights are split over processes (FSDP2, or DeepSpeed ZeRO-3): then each of its
+    forward passes gathers weights from every process, which must all run as many passes."""
+    return isinstance(model, FSDPModule) or hasattr(next(model.parameters()), "ds_id")
+
+
+@contextmanager
+def whole_root(model: torch.nn.Module) -> Iterator[None]:
+    """The weights FSDP2 keeps in the root module (embeddings, final norm, LM head), gathered while in use.
+
+    rlt calls the decoder and the head, not the model's own forward, so the root's pre-forward hook, which
+    gathers them, never runs; each decoder layer, sharded on its own, still gathers its weights in its hook.
+    ZeRO-3 gathers per submodule and needs nothing here.
+    """
+    if not isinstance(model, FSDPModule):
+        yield
+        return
+    model.unshard()
+    try:
+        yield
+    finally:
+        model.reshard()
 
 
 def micro_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
@@ -101,7 +126,8 @@ class SharedPrefix:
         if self._cache is None:
             self._cache = DynamicCache(config=self.model.config)  # filled in place by the forward pass
             input_ids = torch.tensor([self.ids], device=model_device(self.model))
-            self.model.get_decoder()(input_ids=input_ids, cache=self._cache, use_cache=True)
+            with whole_root(self.model):
+                self.model.get_decoder()(input_ids=input_ids, cache=self._cache, use_cache=True)
         cache = copy.deepcopy(self._cache)
         cache.batch_repeat_interleave(batch_size)
         return cache
@@ -138,9 +164,10 @@ def span_hidden_states(
     if prefix is not None:
         past = prefix.cache_for(len(sequences))
         attention_mask = torch.cat([attention_mask.new_ones(len(sequences), skip), attention_mask], dim=1)
-    hidden = model.get_decoder()(
-        input_ids=input_ids, attention_mask=attention_mask, cache=past, use_cache=past is not None
-    ).last_hidden_state  # [B, T, H]
+    with whole_root(model):
+        hidden = model.get_decoder()(
+            input_ids=input_ids, attention_mask=attention_mask, cache=past, use_cache=past is not None
+        ).last_hidden_state  # [B, T, H]
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)  # [N, H]
     labels = input_ids.reshape(-1).index_select(0, positions + 1)  # [N]
     return selected, labels, counts
@@ -148,9 +175,9 @@ def span_hidden_states(
 
 @contextmanager
 def _gathered_head(model: PreTrainedModel) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """The LM head's weight and bias, whole: gathered under ZeRO-3, materialised under FSDP2."""
+    """The LM head's weight and bias, whole: gathered under ZeRO-3 and FSDP2."""
     head = model.get_output_embeddings()
-    with maybe_gather_lm_head_ctx(head.weight, head.bias):
+    with whole_root(model), maybe_gather_lm_head_ctx(head.weight, head.bias):
         weight, bias = head.weight, head.bias
         if isinstance(weight, DTensor):
             weight = weight.full_tensor()

@@ -35,7 +35,9 @@ from rlt.logprobs import (
     SharedPrefix,
     check_supported_head,
     full_kl,
+    is_sharded,
     micro_batches,
+    model_device,
     span_hidden_states,
     token_log_probs,
 )
@@ -250,6 +252,10 @@ class RLTReward:
         self.config = config or RewardConfig()
         self.builder = SequenceBuilder(tokenizer, format_config)
         self.max_length = scored_length(self.config, context_length(teacher.config), context_length(student.config))
+        # Sharded over processes (FSDP2, ZeRO-3), the models take part in collectives at every pass: every
+        # process then runs the same number of passes, without shared prefixes (see _keep_step).
+        self.lockstep = (torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+                         and (is_sharded(teacher) or is_sharded(student)))
 
     # Public API ------------------------------------------------------------------------------
 
@@ -335,14 +341,40 @@ class RLTReward:
     @torch.no_grad()
     def _score(self, rows: list[_Row]) -> list[RewardTerms]:
         results: list[RewardTerms | None] = [None] * len(rows)
-        for group, prefixes in self._prefix_groups(rows):
+        plan = self._plan(rows)
+        stand_ins = self._stand_ins(rows, len(plan)) if self.lockstep else []
+        for indices, prefixes in plan:
+            for index, terms in zip(indices, self._score_micro_batch([rows[i] for i in indices], prefixes)):
+                results[index] = terms
+        for stand_in in stand_ins:
+            self._score_micro_batch([stand_in], None)
+        return results
+
+    def _plan(self, rows: list[_Row]) -> list[tuple[list[int], _Prefixes | None]]:
+        """The micro-batches (row indices) and the prefix each runs on."""
+        groups = [(list(range(len(rows))), None)] if self.lockstep else self._prefix_groups(rows)
+        plan = []
+        for group, prefixes in groups:
             skip = len(prefixes.student) if prefixes else 0
             lengths = [max(len(rows[i].student.ids), len(rows[i].teacher.ids)) - skip for i in group]
-            for batch in micro_batches(lengths, self.config.max_batch_tokens):
-                indices = [group[i] for i in batch]
-                for index, terms in zip(indices, self._score_micro_batch([rows[i] for i in indices], prefixes)):
-                    results[index] = terms
-        return results
+            plan += [([group[i] for i in batch], prefixes)
+                     for batch in micro_batches(lengths, self.config.max_batch_tokens)]
+        return plan
+
+    def _stand_ins(self, rows: list[_Row], passes: int) -> list[_Row]:
+        """With sharded models, each micro-batch is a series of collectives (every process gathers weights
+        from the others), so every process must run as many: the processes agree on the most any has, and
+        those with fewer run one-token stand-ins, whose results are dropped. (Shared prefixes, whose number
+        depends on the rows, are off.)"""
+        most = torch.tensor([passes], device=model_device(self.student))
+        torch.distributed.all_reduce(most, op=torch.distributed.ReduceOp.MAX)
+        stand_ins = []
+        for _ in range(int(most.item()) - passes):
+            stand_in = self._row(0, "?", "?", self.builder.encode("?"), found_end_tag=True)
+            if rows and all(r.teacher_log_probs is not None for r in rows):  # the teacher's were given: no pass
+                stand_in.teacher_log_probs = torch.zeros(len(stand_in.teacher.explanation))
+            stand_ins.append(stand_in)
+        return stand_ins
 
     def _prefix_groups(self, rows: list[_Row]) -> list[tuple[list[int], _Prefixes | None]]:
         """Rows grouped by the contexts they share (one prompt's completions), each group with its prefixes.
