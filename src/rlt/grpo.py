@@ -47,7 +47,7 @@ def policy_log_probs_are_fp32(args: GRPOConfig) -> bool:
     Under bf16 (or fp16) TRL computes them from half-precision logits, the error the reward's fp32 head exists
     to avoid (the spec measured up to 0.074 nats per token on a 7B model). On the toy teacher, against the fp32
     head, per token on average (tests/commands/test_teacher_rl.py measures it): 1.7e-7 in fp32, 1.1e-3 under
-    bf16, and 8.9e-4 under bf16 with TRL's ``cast_lm_head_to_fp32``, whose decoder still runs in bf16 (an error
+    bf16, and 8.8e-4 under bf16 with TRL's ``cast_lm_head_to_fp32``, whose decoder still runs in bf16 (an error
     that grows with the model). So a bf16 run computes the teacher term in fp32; its cost is the reward's
     teacher forward pass (``benchmarks/grpo_step.py``).
     """

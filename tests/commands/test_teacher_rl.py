@@ -96,7 +96,11 @@ def test_the_teacher_term_is_fp32_on_every_path(workspace, tmp_path):
     assert fp32_gap < 1e-5 and fp32_reused and all(fp32_reused)
     bf16_gap, bf16_reused = _teacher_terms(workspace, tmp_path / "bf16", "--bf16", "true")
     assert bf16_gap > 1e-4 and bf16_reused and not any(bf16_reused)
-    print(f"mean |TRL - fp32 head| per token: fp32 {fp32_gap:.1e} (reused), bf16 {bf16_gap:.1e} (not reused)")
+    head_gap, head_reused = _teacher_terms(workspace, tmp_path / "head", "--bf16", "true",
+                                           "--cast_lm_head_to_fp32", "true")
+    assert head_gap > 1e-4 and not any(head_reused)  # the decoder still runs in bf16
+    print(f"mean |TRL - fp32 head| per token: fp32 {fp32_gap:.1e} (reused), bf16 {bf16_gap:.1e} (not reused), "
+          f"bf16 with cast_lm_head_to_fp32 {head_gap:.1e} (not reused)")
 
 
 def test_a_folder_holding_another_run_is_never_adopted(workspace, tmp_path, rlt_error, caplog):

@@ -155,7 +155,7 @@ def _free_port() -> int:
 
 def test_trl_vllm_serve_answers_a_generation(vllm_models):
     """Server mode as far as a CPU goes: `trl vllm-serve` starts and generates. Training against it needs
-    its weight transfer, which is NCCL's: a GPU's (docs/vllm.md)."""
+    its weight transfer, which is NCCL's: a GPU's (docs/gpu-path.md)."""
     from importlib import metadata
 
     from trl.generation.vllm_client import VLLMClient
