@@ -28,8 +28,8 @@ from rlt.formats import FormatConfig
 
 logger = logging.getLogger(__name__)
 
-MatchMode = Literal["math", "exact", "countdown"]
-MATCH_MODES = ("math", "exact", "countdown")
+MatchMode = Literal["math", "exact", "countdown", "choice"]
+MATCH_MODES = ("math", "exact", "countdown", "choice")
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _FINAL_ANSWER = re.compile(r"^[ \t]*####[ \t]*(\S[^\n]*?)[ \t]*$", flags=re.MULTILINE)
@@ -101,12 +101,14 @@ def reference_answer(row: dict) -> str:
 
 def answers_match(predicted: str | None, reference: str, mode: MatchMode = "math") -> bool:
     """Whether ``predicted`` is ``reference``: by math-verify (``"math"``), exactly (``"exact"``: equal
-    integers, or equal strings after stripping; the toy task), or as a Countdown expression
-    (``"countdown"``: the reference is the puzzle, :func:`rlt.countdown.check`). A missing prediction never
-    matches."""
+    integers, or equal strings after stripping; the toy task), as a Countdown expression (``"countdown"``:
+    the reference is the puzzle, :func:`rlt.countdown.check`), or as an option letter (``"choice"``). A
+    missing prediction never matches."""
     if predicted is None:
         return False
     predicted, reference = predicted.strip(), reference.strip()
+    if mode == "choice":
+        return predicted.upper() == reference.upper()
     if mode == "countdown":
         return check_countdown(predicted, Puzzle.parse(reference))
     if mode == "exact":

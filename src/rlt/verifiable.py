@@ -10,11 +10,12 @@ then its solution section. A TRL reward function: a plain callable over completi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from rlt.answers import MatchMode, answers_match, extract_answer
+from rlt.answers import MatchMode, answers_match
 from rlt.formats import FormatConfig
+from rlt.problems import prediction
 
 
 class VerifiableReward:
@@ -26,17 +27,20 @@ class VerifiableReward:
         solution = f"{re.escape(fmt.begin_solution)}.*?{re.escape(fmt.end_solution)}"
         self._format = re.compile(rf"\s*{thought}\s*{solution}", flags=re.DOTALL)
 
-    def terms(self, completion: str, reference: str) -> dict[str, float]:
-        answer = extract_answer(completion, self.fmt)
+    def terms(self, completion: str, reference: str, options: Sequence[str] = ()) -> dict[str, float]:
+        answer = prediction(completion, self.fmt, self.match, options)
         correct = float(answers_match(answer, reference, self.match))
         formatted = float(self._format.match(completion) is not None)
         return {"reward": correct + self.format_coef * formatted, "correct": correct, "format": formatted,
                 "no_answer": float(answer is None)}
 
     def __call__(self, prompts: list, completions: list, reference: list[str],
-                 log_metric: Callable[[str, float], None] | None = None, **_: Any) -> list[float]:
+                 log_metric: Callable[[str, float], None] | None = None, options: list | None = None,
+                 **_: Any) -> list[float]:
+        """TRL's reward function; ``options`` (a column): each multiple-choice question's options."""
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-        terms = [self.terms(text, ref) for text, ref in zip(texts, reference, strict=True)]
+        options = options or [()] * len(texts)
+        terms = [self.terms(text, ref, opts) for text, ref, opts in zip(texts, reference, options, strict=True)]
         if log_metric is not None:
             for name in terms[0]:
                 log_metric(f"student/{name}", sum(t[name] for t in terms) / len(terms))

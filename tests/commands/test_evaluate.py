@@ -170,3 +170,26 @@ def test_check_problem_and_summary_on_known_completions():
     assert toy["correct"] == [True, False] and toy["index"] == 5
     summary = summarize([half, toy])
     assert summary == {"pass@1": 0.5, "problems": 2, "completions": 6, "no_answer": 1, "unfinished": 2}
+
+
+def test_multiple_choice_rows_are_lettered_and_checked(model_dir, tmp_path):
+    from rlt.choices import LETTERS, choice_question
+
+    rows = [{"Question": f"Which is the {name}?", "Correct Answer": right, "Incorrect Answer 1": "Oxygen",
+             "Incorrect Answer 2": "Argon", "Incorrect Answer 3": "Neon"}
+            for name, right in (("main gas of air", "Nitrogen"), ("lightest gas", "Hydrogen"))]
+    out = EvaluateOutputs(tmp_path / "eval")
+    _evaluate(model_dir, _write(tmp_path / "gpqa.jsonl", rows), out.folder, *GREEDY, "--match", "choice")
+    results = out.read_results()
+    expected = [choice_question(row) for row in rows]
+    assert [r["question"] for r in results] == [q.text for q in expected]
+    assert [r["reference"] for r in results] == [q.answer for q in expected]
+    assert all(p is None or p in LETTERS for r in results for p in r["predictions"])
+    question = expected[0]
+    wrong = next(letter for letter in LETTERS if letter != question.answer)
+    checked = check_problem(Problem(0, question.text, question.answer, question.options), [
+        f"<|begin_of_solution|>\\boxed{{{question.answer.lower()}}}<|end_of_solution|>",
+        "<|begin_of_solution|>\\boxed{Nitrogen}<|end_of_solution|>",
+        f"<|begin_of_solution|>\\boxed{{{wrong}}}<|end_of_solution|>",
+    ], [True] * 3, FormatConfig(), "choice")
+    assert checked["correct"] == [True, True, False]

@@ -28,7 +28,7 @@ from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlt.answers import MATCH_MODES, MatchMode, answers_match, extract_answer
+from rlt.answers import MATCH_MODES, MatchMode, answers_match
 from rlt.arguments import DataArguments, InferenceArguments, overwrite_option
 from rlt.config import parse_command, setup_logging
 from rlt.data import checked, read_json, read_jsonl, write_json, write_jsonl
@@ -44,7 +44,7 @@ from rlt.generation import (
 )
 from rlt.jobs import Job, Journal, digest
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
-from rlt.problems import Problem, problem_of
+from rlt.problems import Problem, prediction, problem_of
 from rlt.progress import progress_bar
 from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, SUMMARY, OutputFile, RunFolder, settings
 
@@ -60,8 +60,9 @@ class EvaluateArguments:
     model: str = field(metadata={"help": "Model to evaluate: a local folder or a Hugging Face name."})
     output_dir: str = field(metadata={"help": "Where to write the results, their summary and the run record."})
     match: MatchMode = field(default="math", metadata={"help": "Answer check: 'math' (math-verify), 'exact' "
-                                                               "(integer/string equality, the toy task) or "
-                                                               "'countdown' (a Countdown expression)."})
+                                                               "(integer/string equality, the toy task), "
+                                                               "'countdown' (a Countdown expression) or 'choice' "
+                                                               "(an option letter, GPQA)."})
     overwrite: bool = overwrite_option()
 
     def __post_init__(self) -> None:
@@ -136,7 +137,7 @@ def generate_completions(args: EvaluateArguments, inference: InferenceArguments,
 def check_problem(problem: Problem, completions: list[str], finished: list[bool], fmt: FormatConfig,
                   match: MatchMode) -> dict:
     """The results row of one problem: extracted answers, verdicts, and the problem's pass@1."""
-    predictions = [extract_answer(text, fmt) for text in completions]
+    predictions = [prediction(text, fmt, match, problem.options) for text in completions]
     correct = [answers_match(p, problem.reference, match) for p in predictions]
     return {"index": problem.index, "question": problem.question, "reference": problem.reference,
             "predictions": predictions, "correct": correct, "pass_at_1": sum(correct) / len(correct),

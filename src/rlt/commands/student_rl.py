@@ -37,7 +37,7 @@ from rlt.verifiable import VerifiableReward
 class StudentRLArguments:
     model: str = field(metadata={"help": "Student to train (e.g. the student-sft output): folder or hub name."})
     match: MatchMode = field(default="math", metadata={"help": "Answer check: 'math' (math-verify), 'exact' "
-                                                               "(the toy task) or 'countdown'."})
+                                                               "(the toy task), 'countdown' or 'choice'."})
     format_coef: float = field(default=0.0, metadata={
         "help": "Reward added for the student's format (thought section, then solution section); 0: none."})
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
@@ -57,8 +57,8 @@ def run(args: StudentRLArguments, data: DataArguments, training: GRPOConfig, fmt
     context = load_context_length(args.model, "student")
     problems = data.read(checked(problem_of, lambda p: builder.too_long(
         builder.student_prompt(p.question), context, "the student prompt"))).items
-    dataset = Dataset.from_list([{"prompt": builder.student_prompt(p.question), "reference": p.reference}
-                                 for p in problems])
+    dataset = Dataset.from_list([{"prompt": builder.student_prompt(p.question), "reference": p.reference,
+                                  "options": list(p.options)} for p in problems])
 
     # The run folder, then TRL's GRPO with the verifiable reward
     work = {"training": training_settings({"model": args.model, "dataset": data.dataset}, training, data=data,
