@@ -43,6 +43,9 @@ class DataArguments:
                                            "folder, or a Hugging Face dataset name (any format rlt reads)."})
     split: str | None = field(default=None, metadata={"help": "Split of a folder or hub dataset (default: the only "
                                                               "one, else train)."})
+    subset: str | None = field(default=None, metadata={"help": "Configuration of a hub dataset (its `name`)."})
+    where: str | None = field(default=None, metadata={
+        "help": "Keep only the rows whose FIELD contains TEXT, given as FIELD=TEXT (e.g. url=2024)."})
     limit: int | None = field(default=None, metadata={"help": "Use only the first N rows."})
     on_error: Literal["raise", "skip"] = field(default="raise", metadata={
         "help": "A row rlt cannot read: 'raise' stops with an error naming it, 'skip' leaves it out and counts it."})
@@ -50,11 +53,21 @@ class DataArguments:
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise UserError(f"limit must be a positive number of rows, got {self.limit}")
+        if self.where is not None and "=" not in self.where:
+            raise UserError(f"where must be FIELD=TEXT (e.g. url=2024), got {self.where!r}")
+
+    def keep(self, record: dict) -> bool:
+        """Whether a row passes ``--where`` (every row when it is not set)."""
+        if self.where is None:
+            return True
+        name, text = self.where.split("=", 1)
+        return text in str(record.get(name, ""))
 
     def read(self, reader: Callable[[dict, RowRef], T]) -> Rows[T]:
         """The rows of ``--dataset`` read by ``reader`` (:func:`rlt.data.load_rows`), logged with what was
         skipped; none at all is an error."""
-        rows = load_rows(self.dataset, reader, self.split, on_error=self.on_error, limit=self.limit)
+        rows = load_rows(self.dataset, reader, self.split, on_error=self.on_error, limit=self.limit,
+                         subset=self.subset, keep=self.keep)
         logger.info("%s: %s", self.dataset, rows.summary())
         if not rows.items:
             raise DataError(self.dataset, "no usable rows")

@@ -38,7 +38,8 @@ def parse_command(
     defaults: dict[str, Any] | None = None,
     renamed: dict[str, str] | None = None,
 ) -> tuple[Any, ...]:
-    """Parse ``argv`` into the dataclasses; ``defaults`` replace the dataclasses' own (YAML and flags win).
+    """Parse ``argv`` into the dataclasses; ``defaults`` replace the dataclasses' own (YAML and flags win), and
+    make a required field (``--dataset``) optional.
 
     ``renamed`` maps an old flag to its new name: it still works for one release, with a warning.
     """
@@ -51,7 +52,7 @@ def parse_command(
         # accelerate leaves processes started by torchrun unaware of each other (each trains alone, all in one
         # folder); with it they form one gloo group, as on GPUs.
         parser.set_defaults(bf16=False, gradient_checkpointing=False, use_cpu=True)
-    parser.set_defaults(**(defaults or {}))
+    parser.set_defaults_with_config(**(defaults or {}))  # a field given a default is no longer required
     try:
         parsed = parser.parse_args_and_config(args=argv)
     except (ValueError, OSError) as error:  # a config's own check (__post_init__), an unknown key, a missing file

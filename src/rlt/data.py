@@ -142,16 +142,18 @@ class Rows(Generic[T]):
 # Reading -------------------------------------------------------------------------------------------
 
 
-def read_records(source: str | Path, split: str | None = None) -> Iterator[tuple[RowRef, dict]]:
+def read_records(source: str | Path, split: str | None = None, subset: str | None = None
+                 ) -> Iterator[tuple[RowRef, dict]]:
     """Raw rows with where each is (:class:`RowRef`), every field kept.
 
     The source is resolved (and a missing file or split reported) at the call, not at the first row.
-    ``split`` is ignored for a single file unless it is a JSON object holding several lists.
+    ``split`` is ignored for a single file unless it is a JSON object holding several lists; ``subset`` is
+    a hub dataset's configuration (``gpqa_diamond`` of ``Idavidrein/gpqa``).
     """
-    return _numbered(_open(source, split))
+    return _numbered(_open(source, split, subset))
 
 
-def _open(source: str | Path, split: str | None) -> Iterator[tuple[RowRef, Any]]:
+def _open(source: str | Path, split: str | None, subset: str | None = None) -> Iterator[tuple[RowRef, Any]]:
     """The source's rows, each with its :class:`RowRef` (its ``index`` not yet set)."""
     path = Path(source).expanduser()
     if path.is_file():
@@ -160,7 +162,7 @@ def _open(source: str | Path, split: str | None) -> Iterator[tuple[RowRef, Any]]
         return _open_folder(path, split)
     if is_local_path(str(source)) or path.suffix in _READERS:
         raise DataError(str(source), "no such file or folder")
-    return _open_hub(str(source), split)
+    return _open_hub(str(source), split, subset)
 
 
 def _numbered(records: Iterable[tuple[RowRef, Any]]) -> Iterator[tuple[RowRef, dict]]:
@@ -262,12 +264,19 @@ def _open_saved_dataset(path: Path, split: str | None) -> Iterator[tuple[RowRef,
     return _rows_of(str(path), data)
 
 
-def _open_hub(name: str, split: str | None) -> Iterator[tuple[RowRef, Any]]:
+def _open_hub(name: str, split: str | None, subset: str | None) -> Iterator[tuple[RowRef, Any]]:
+    """A hub dataset's split; ``subset`` names one configuration or several (``AIME2025-I,AIME2025-II``),
+    read one after the other."""
     import datasets  # slow to import; only saved folders and hub names need it
 
-    split = _pick_split(datasets.get_dataset_split_names(name), split, name) if split is None else split
-    logger.info("loading %s split %s with datasets.load_dataset", name, split)
-    return _rows_of(f"{name} [{split}]", datasets.load_dataset(name, split=split))
+    subsets = [s.strip() for s in subset.split(",")] if subset else [None]
+    parts = []
+    for config in subsets:
+        chosen = split or _pick_split(datasets.get_dataset_split_names(name, config), split, name)
+        label = f"{name}{f' ({config})' if config else ''} [{chosen}]"
+        logger.info("loading %s with datasets.load_dataset", label)
+        parts.append(_rows_of(label, datasets.load_dataset(name, config, split=chosen)))
+    return chain.from_iterable(parts)
 
 
 def _pick_split(names: list[str], split: str | None, label: str) -> str:
@@ -283,20 +292,24 @@ def _pick_split(names: list[str], split: str | None, label: str) -> str:
 
 
 def load_rows(source: str | Path, read: Callable[[dict, RowRef], T], split: str | None = None, *,
-              on_error: Literal["raise", "skip"] = "raise", limit: int | None = None) -> Rows[T]:
+              on_error: Literal["raise", "skip"] = "raise", limit: int | None = None, subset: str | None = None,
+              keep: Callable[[dict], bool] | None = None) -> Rows[T]:
     """``read`` applied to every row of ``source``: the one loop behind every command's data.
 
     ``read(record, ref)`` returns the row's item or raises :class:`DataError` (build it with
     :meth:`DataError.at`). ``on_error="skip"`` leaves such rows out and records them in
     :attr:`Rows.skipped`; errors in the source itself (invalid JSON, a missing split) always raise.
-    Reading stops once ``limit`` items are read.
+    ``keep(record)`` false leaves a row out unread (not a bad row: one not asked for). Reading stops once
+    ``limit`` items are read.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of rows or None, got {limit}")
     rows: Rows[T] = Rows()
-    for ref, record in read_records(source, split):
+    for ref, record in read_records(source, split, subset):
+        if keep is not None and not keep(record):
+            continue
         try:
             rows.items.append(read(record, ref))
             rows.refs.append(ref)
@@ -451,12 +464,13 @@ def _type_name(value: object) -> str:
 
 def load_examples(source: str | Path, split: str | None = None, *,
                   on_error: Literal["raise", "skip"] = "raise", limit: int | None = None,
-                  tags: TagStyle = STRATOS, require_trace: bool = False) -> Rows[Example]:
+                  tags: TagStyle = STRATOS, require_trace: bool = False, subset: str | None = None) -> Rows[Example]:
     """Normalised examples of a source (:func:`load_rows` with :func:`normalize_record`).
 
     ``require_trace``: a row without a reasoning trace is a bad row (SFT needs an explanation to learn from).
     """
-    return load_rows(source, example_reader(tags, require_trace), split, on_error=on_error, limit=limit)
+    return load_rows(source, example_reader(tags, require_trace), split, on_error=on_error, limit=limit,
+                     subset=subset)
 
 
 def checked(read: Callable[[dict, RowRef], T], rule: Callable[[T], str | None]) -> Callable[[dict, RowRef], T]:

@@ -169,7 +169,8 @@ def test_check_problem_and_summary_on_known_completions():
     ], [True, False], fmt, "exact")
     assert toy["correct"] == [True, False] and toy["index"] == 5
     summary = summarize([half, toy])
-    assert summary == {"pass@1": 0.5, "problems": 2, "completions": 6, "no_answer": 1, "unfinished": 2}
+    assert summary == {"pass@1": 0.5, "pass@1_stderr": 0.0, "problems": 2, "completions": 6, "no_answer": 1,
+                       "unfinished": 2}
 
 
 def test_multiple_choice_rows_are_lettered_and_checked(model_dir, tmp_path):
@@ -193,3 +194,69 @@ def test_multiple_choice_rows_are_lettered_and_checked(model_dir, tmp_path):
         f"<|begin_of_solution|>\\boxed{{{wrong}}}<|end_of_solution|>",
     ], [True] * 3, FormatConfig(), "choice")
     assert checked["correct"] == [True, True, False]
+
+
+def _gpqa_rows(path):
+    rows = [{"Question": f"Which is element {i}?", "Correct Answer": f"E{i}", "Incorrect Answer 1": f"X{i}",
+             "Incorrect Answer 2": f"Y{i}", "Incorrect Answer 3": f"Z{i}"} for i in range(5)]
+    return _write(path, rows)
+
+
+def test_several_benchmarks_write_a_folder_each_and_one_table(model_dir, tmp_path, capsys):
+    from conftest import SHARED_DATA
+
+    from rlt.commands.evaluate import BenchmarkTableOutputs
+    from rlt.evaluation import BENCHMARKS
+
+    out = BenchmarkTableOutputs(tmp_path / "eval")
+    local = {"aime24": SHARED_DATA / "aime24" / "test.jsonl", "math500": SHARED_DATA / "math500" / "test.jsonl",
+             "gpqa_diamond": _gpqa_rows(tmp_path / "gpqa.jsonl")}
+    if not all(path.exists() for path in local.values()):
+        pytest.skip("needs ../shared/data")
+    assert rlt(["evaluate", "--model", str(model_dir), "--benchmark", "aime24,math500,gpqa_diamond",
+                "--benchmark_data", ",".join(f"{name}={path}" for name, path in local.items()),
+                "--output_dir", str(out.folder), "--limit", "4", "--max_new_tokens", "8"]) == 0
+    tables = out.read_table()
+    assert list(tables["benchmarks"]) == ["aime24", "math500", "gpqa_diamond"] and tables["protocol"] == "skythought"
+    for name in tables["benchmarks"]:
+        summary, results = out.benchmark(name).read_summary(), out.benchmark(name).read_results()
+        preset = BENCHMARKS[name]
+        assert summary["benchmark"] == name and summary["match"] == preset.match and summary["problems"] == 4
+        assert summary["greedy"] and summary["num_samples"] == 1  # SkyThought's protocol: greedy, one sample
+        assert all(r["question"].startswith(preset.question_template.split("{question}")[0]) for r in results)
+        assert tables["benchmarks"][name]["pass@1"] == summary["pass@1"]
+    assert out.table_md.read_text().startswith("| model | aime24 | math500 | gpqa_diamond | mean |")
+    assert out.table_md.read_text() in capsys.readouterr().out  # the table is printed too
+
+    # Side by side with published numbers (percent) and with one evaluation folder of its own
+    baselines = tmp_path / "paper.yaml"
+    baselines.write_text("Bespoke-Stratos-7B: {aime24: 20.0, math500: 82.0, gpqa_diamond: 37.8}\n")
+    capsys.readouterr()
+    assert rlt(["evaluate", "--compare", str(baselines), str(out.folder)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "| model | aime24 | math500 | gpqa_diamond | mean |"
+    assert lines[2] == "| Bespoke-Stratos-7B | 20.0 | 82.0 | 37.8 | 46.6 |" and lines[3].startswith(f"| {model_dir} |")
+
+
+def test_a_preset_is_defaults_that_flags_override(tmp_path):
+    from rlt.commands.evaluate import parse
+
+    args, data, _, sampling, _, _ = parse(["--model", "m", "--output_dir", "o", "--benchmark", "gpqa_diamond"],
+                                          "gpqa_diamond", "r1")
+    assert (data.dataset, data.subset, data.split, args.match) == ("Idavidrein/gpqa", "gpqa_diamond", "train", "choice")
+    assert (sampling.temperature, sampling.top_p, sampling.num_samples) == (0.6, 0.95, 4)
+    args, data, *_ = parse(["--model", "m", "--output_dir", "o", "--benchmark", "aime24", "--dataset", "mine.jsonl",
+                            "--question_template", "Solve: {question}"], "aime24")
+    assert (data.dataset, data.where, args.question_template) == ("mine.jsonl", "url=2024", "Solve: {question}")
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--benchmark", "aime42"], "unknown benchmark aime42 (known: aime24, aime25, math500, gpqa_diamond, gsm8k, "
+                                "countdown)"),
+    (["--benchmark", "aime24", "--protocol", "o1"], "protocol must be one of skythought, r1, got 'o1'"),
+    (["--question_template", "no slot"], "question_template must contain {question}"),
+    (["--benchmark_data", "aime24"], "benchmark_data takes NAME=PATH items"),
+])
+def test_preset_mistakes_are_one_line(model_dir, tmp_path, flags, message, rlt_error):
+    argv = ["evaluate", "--model", model_dir, "--output_dir", tmp_path / "o", "--dataset", tmp_path / "x.jsonl"]
+    assert message in rlt_error([*argv, *flags])

@@ -310,22 +310,34 @@ def test_missing_local_path_is_not_sent_to_the_hub(tmp_path: Path, monkeypatch: 
 def test_hub_name(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def fake_load_dataset(name: str, split: str) -> datasets.Dataset:
-        calls.append((name, split))
+    def fake_load_dataset(name: str, subset: str | None, split: str) -> datasets.Dataset:
+        calls.append((name, subset, split))
         return datasets.Dataset.from_list([stratos_row("Q", "t", "s")])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    monkeypatch.setattr(datasets, "get_dataset_split_names", lambda name: ["train"])
+    monkeypatch.setattr(datasets, "get_dataset_split_names", lambda name, subset: ["train"])
     result = load_examples("bespokelabs/Bespoke-Stratos-17k")
     assert result.items == [Example("Q", "s", "t")]
-    assert calls == [("bespokelabs/Bespoke-Stratos-17k", "train")]
-    monkeypatch.setattr(datasets, "get_dataset_split_names", lambda name: ["test", "validation"])
+    assert calls == [("bespokelabs/Bespoke-Stratos-17k", None, "train")]
+    monkeypatch.setattr(datasets, "get_dataset_split_names", lambda name, subset: ["test", "validation"])
     with pytest.raises(DataError, match=r"org/name: several splits \(test, validation\)"):
         load_examples("org/name")
     bad = datasets.Dataset.from_list([{"question": "q"}])
-    monkeypatch.setattr(datasets, "load_dataset", lambda name, split: bad)
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, subset, split: bad)
     with pytest.raises(DataError, match=re.escape("org/name [test] row 1: no 'answer' or 'solution'")):
         load_examples("org/name", split="test")
+
+
+def test_hub_subsets_are_read_one_after_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preset's subsets (AIME 2025's two papers), each row named by its own subset."""
+    def fake_load_dataset(name: str, subset: str, split: str) -> datasets.Dataset:
+        return datasets.Dataset.from_list([{"question": f"{subset} q", "solution": "s"}, {"question": "q"}])
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    rows = load_examples("org/exam", split="test", subset="I,II", on_error="skip")
+    assert [e.question for e in rows.items] == ["I q", "II q"] and [ref.index for ref in rows.refs] == [0, 2]
+    assert [str(error).split(":")[0] for error in rows.skipped] == ["org/exam (I) [test] row 2",
+                                                                    "org/exam (II) [test] row 2"]
 
 
 # Writing -------------------------------------------------------------------------------------------

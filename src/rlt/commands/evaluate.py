@@ -1,6 +1,8 @@
 """``rlt evaluate``: generate answers with a model on a benchmark and report pass@1 (math-verify).
 
     rlt evaluate --model DIR_OR_NAME --dataset PATH_OR_NAME --output_dir DIR [--num_samples 4] [--limit N]
+    rlt evaluate --model DIR_OR_NAME --benchmark aime24,math500,gpqa_diamond --output_dir DIR [--protocol r1]
+    rlt evaluate --compare DIR_OR_SCORES.yaml ...
 
 The dataset is a local JSONL/JSON/Parquet file or folder (MATH-500, AIME24, GSM8K, ...) or a Hugging Face
 dataset name; a row gives its question (``question``, ``prompt`` or ``problem``) and its reference
@@ -10,6 +12,11 @@ system prompt (none if set to ""), user = the question. Each completion's final 
 pass@1 is the mean over problems of the fraction of a problem's ``num_samples`` completions that are
 right. Sampling defaults to the usual settings for reasoning models, temperature 0.6 and top-p 0.95;
 ``--temperature 0`` is greedy, and then one completion per problem is generated (copies would be equal).
+
+``--benchmark`` sets a published protocol (:mod:`rlt.evaluation`: dataset, question wording, answer check,
+sampling), which flags override; several benchmarks go to ``output_dir/<name>`` each, with a table of all
+(``results.md``, ``results.json``: pass@1 ± its standard error over problems, and the mean). ``--compare``
+prints evaluation folders, benchmark tables and YAML files of published numbers side by side.
 
 Writes in ``output_dir`` (:class:`EvaluateOutputs`): ``results.jsonl`` (one row per problem: index,
 question, reference, predictions, correct, pass_at_1, completions, finished), the summary (pass@1,
@@ -22,16 +29,24 @@ what is missing; answers are checked at the end, so a finished folder evaluated 
 
 from __future__ import annotations
 
+import argparse
 import logging
+import statistics
+import sys
 import time
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
+
+import yaml
 
 from rlt.answers import MATCH_MODES, MatchMode, answers_match
 from rlt.arguments import DataArguments, InferenceArguments, overwrite_option
 from rlt.config import parse_command, setup_logging
-from rlt.data import checked, read_json, read_jsonl, write_json, write_jsonl
+from rlt.data import RowRef, checked, read_json, read_jsonl, write_json, write_jsonl
+from rlt.errors import UserError
+from rlt.evaluation import BENCHMARKS, PROTOCOLS, Score, benchmark_names, pass_at_1_stderr, table
 from rlt.formats import FormatConfig, SequenceBuilder
 from rlt.generation import (
     Generation,
@@ -63,11 +78,25 @@ class EvaluateArguments:
                                                                "(integer/string equality, the toy task), "
                                                                "'countdown' (a Countdown expression) or 'choice' "
                                                                "(an option letter, GPQA)."})
+    question_template: str = field(default="{question}", metadata={
+        "help": "The question as the model is asked it; {question} stands for the row's question."})
+    benchmark: str | None = field(default=None, metadata={
+        "help": f"A benchmark's published protocol ({', '.join(BENCHMARKS)}; several, comma-separated, each in "
+                "output_dir/<name> with a table of all): its dataset, wording and answer check (flags override)."})
+    benchmark_data: str | None = field(default=None, metadata={
+        "help": "Local copies standing in for the presets' hub datasets: NAME=PATH, comma-separated."})
+    protocol: Literal["skythought", "r1"] = field(default="skythought", metadata={
+        "help": "With --benchmark, the sampling: 'skythought' (SkyThought 4bb8f3e, the paper's: greedy, 32k "
+                "tokens) or 'r1' (temperature 0.6, top-p 0.95, 4 samples)."})
     overwrite: bool = overwrite_option()
 
     def __post_init__(self) -> None:
         if self.match not in MATCH_MODES:
             raise ValueError(f"match must be one of {', '.join(MATCH_MODES)}, got {self.match!r}")
+        if "{question}" not in self.question_template:
+            raise ValueError(f"question_template must contain {{question}}, got {self.question_template!r}")
+        if self.benchmark is not None:
+            benchmark_names(self.benchmark)
 
 
 @dataclass(frozen=True)
@@ -84,6 +113,21 @@ class EvaluateOutputs:
 
     def read_results(self) -> list[dict]:
         return read_jsonl(self.results)
+
+
+@dataclass(frozen=True)
+class BenchmarkTableOutputs:
+    """An ``rlt evaluate --benchmark a,b`` folder: one evaluation folder per benchmark, and their table."""
+
+    folder: Path
+    table_md = OutputFile("results.md")
+    table_json = OutputFile("results.json")
+
+    def benchmark(self, name: str) -> EvaluateOutputs:
+        return EvaluateOutputs(self.folder / name)
+
+    def read_table(self) -> dict:
+        return read_json(self.table_json)
 
 
 # Generation ------------------------------------------------------------------------------------------
@@ -148,6 +192,7 @@ def summarize(results: Sequence[dict]) -> dict:
     """pass@1 (mean over problems of each problem's fraction right) and what went wrong how often."""
     return {
         "pass@1": sum(r["pass_at_1"] for r in results) / len(results),
+        "pass@1_stderr": pass_at_1_stderr([r["pass_at_1"] for r in results]),
         "problems": len(results),
         "completions": sum(len(r["predictions"]) for r in results),
         "no_answer": sum(p is None for r in results for p in r["predictions"]),
@@ -181,14 +226,19 @@ def run(args: EvaluateArguments, data: DataArguments, inference: InferenceArgume
     # Model and data: every row checked, its prompt against the model's context, before any weights load
     builder = SequenceBuilder(load_tokenizer(args.model), fmt)
     context = load_context_length(args.model)
-    problems = data.read(checked(problem_of, lambda p: builder.too_long(
+    def asked(record: dict, at: RowRef) -> Problem:
+        problem = problem_of(record, at)
+        return replace(problem, question=args.question_template.replace("{question}", problem.question))
+
+    problems = data.read(checked(asked, lambda p: builder.too_long(
         builder.student_prompt(p.question), context, "the student prompt"))).items
 
     # The run folder: completions are kept by the settings they depend on (the tags and --match only
     # decide how they are checked)
     work = {"completions": settings({"model": args.model, "dataset": data.dataset}, ignore=SPEED_ONLY | ROW_SELECTION,
                                     data=data, inference=inference, sampling=sampling, vllm=vllm_config,
-                                    student_system_prompt=fmt.student_system_prompt)}
+                                    student_system_prompt=fmt.student_system_prompt,
+                                    question_template=args.question_template)}
     checking = settings({"dataset": data.dataset}, data=data, match=args.match, format=fmt)
     with RunFolder(outputs.folder, "evaluate").claim(work, checking, overwrite=args.overwrite,
                                                      expected=(outputs.results, outputs.summary)) as claim:
@@ -209,6 +259,7 @@ def run(args: EvaluateArguments, data: DataArguments, inference: InferenceArgume
                    "temperature": sampling.temperature, "top_p": sampling.top_p,
                    "max_new_tokens": sampling.max_new_tokens, "seed": sampling.seed, "backend": sampling.backend,
                    "match": args.match, "model": args.model, "dataset": data.dataset, "split": data.split,
+                   "benchmark": args.benchmark, "protocol": args.protocol if args.benchmark else None,
                    "wall_seconds": round(time.perf_counter() - started, 3)}
         write_jsonl(outputs.results, results)
         write_json(outputs.summary, summary)
@@ -219,14 +270,107 @@ def run(args: EvaluateArguments, data: DataArguments, inference: InferenceArgume
     return summary
 
 
-def parse(argv: Sequence[str] | None) -> tuple[EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig,
-                                                VLLMConfig, FormatConfig]:
-    return parse_command(argv, [EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig, VLLMConfig,
-                                FormatConfig],
-                         "evaluate", __doc__.split("\n\n")[0], defaults=EVALUATE_DEFAULTS)
+def parse(argv: Sequence[str] | None, benchmark: str | None = None, protocol: str = "skythought",
+          local: dict[str, str] | None = None
+          ) -> tuple[EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig, VLLMConfig, FormatConfig]:
+    """The options, on ``benchmark``'s preset and ``protocol``'s sampling when one is named (as defaults:
+    the config file and flags override them), its dataset a ``local`` copy if one is given."""
+    defaults = dict(EVALUATE_DEFAULTS)
+    if benchmark is not None:
+        defaults.update({**PROTOCOLS[protocol], **BENCHMARKS[benchmark].defaults()})
+        if benchmark in (local or {}):
+            defaults["dataset"] = local[benchmark]
+    parsed = parse_command(argv, [EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig, VLLMConfig,
+                                  FormatConfig], "evaluate", __doc__.split("\n\n")[0], defaults=defaults)
+    if benchmark is not None:
+        parsed[0].benchmark = benchmark
+    return parsed
+
+
+@dataclass(frozen=True)
+class _Presets:
+    """What decides the options' defaults, read before the options proper (by flag or from ``--config``)."""
+
+    names: list[str]
+    protocol: str
+    local: dict[str, str]
+
+
+def _presets(argv: Sequence[str]) -> _Presets:
+    early = argparse.ArgumentParser(add_help=False)
+    for flag in ("--benchmark", "--protocol", "--benchmark_data", "--config"):
+        early.add_argument(flag)
+    known, _ = early.parse_known_args(argv)
+    config = yaml.safe_load(Path(known.config).read_text()) if known.config else {}
+    config = config if isinstance(config, dict) else {}
+    benchmarks = known.benchmark or config.get("benchmark")
+    protocol = known.protocol or config.get("protocol") or "skythought"
+    if protocol not in PROTOCOLS:
+        raise UserError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    local = {}
+    for item in filter(None, (known.benchmark_data or config.get("benchmark_data") or "").split(",")):
+        name, equals, path = item.partition("=")
+        if not equals or name.strip() not in BENCHMARKS:
+            raise UserError(f"benchmark_data takes NAME=PATH items with a known benchmark, got {item!r}")
+        local[name.strip()] = path.strip()
+    return _Presets(benchmark_names(benchmarks) if benchmarks else [], protocol, local)
+
+
+def run_benchmarks(argv: Sequence[str], presets: _Presets) -> dict:
+    """Each benchmark in ``output_dir/<name>`` (its own run folder), then their table; returns the table."""
+    names, protocol = presets.names, presets.protocol
+    runs = [parse(argv, name, protocol, presets.local) for name in names]  # all checked before any model loads
+    table_outputs = BenchmarkTableOutputs(Path(runs[0][0].output_dir))
+    scores = {}
+    for name, (args, *configs) in zip(names, runs):
+        args.output_dir = str(table_outputs.benchmark(name).folder)
+        summary = run(args, *configs)
+        scores[name] = {"pass@1": summary["pass@1"], "pass@1_stderr": summary["pass@1_stderr"],
+                        "problems": summary["problems"], "num_samples": summary["num_samples"]}
+    result = {"model": runs[0][0].model, "protocol": protocol, "benchmarks": scores,
+              "mean": statistics.fmean(s["pass@1"] for s in scores.values())}
+    write_json(table_outputs.table_json, result)
+    rows = {result["model"]: {name: Score(s["pass@1"], s["pass@1_stderr"]) for name, s in scores.items()}}
+    table_outputs.table_md.write_text(table(rows) + "\n")
+    print(table(rows))
+    return result
+
+
+def compared(sources: Sequence[str]) -> dict[str, dict[str, Score]]:
+    """The rows of a comparison: a benchmark table's folder, an evaluation's folder, or a YAML of published
+    numbers (``model: {benchmark: pass@1}``, in percent or as a fraction), each named by its model."""
+    rows: dict[str, dict[str, Score]] = {}
+    for source in sources:
+        path = Path(source)
+        tables, single = BenchmarkTableOutputs(path), EvaluateOutputs(path)
+        if tables.table_json.is_file():
+            found = tables.read_table()
+            rows[found["model"]] = {name: Score(s["pass@1"], s["pass@1_stderr"])
+                                    for name, s in found["benchmarks"].items()}
+        elif single.summary.is_file():
+            summary = single.read_summary()
+            rows.setdefault(summary["model"], {})[summary.get("benchmark") or path.name] = Score(
+                summary["pass@1"], summary.get("pass@1_stderr"))
+        elif path.is_file() and path.suffix in (".yaml", ".yml"):
+            for model, scores in (yaml.safe_load(path.read_text()) or {}).items():
+                rows[model] = {name: Score(value / 100 if value > 1 else value) for name, value in scores.items()}
+        else:
+            raise UserError(f"--compare {source}: neither an evaluation folder, a benchmark table's, nor a YAML "
+                            "file of scores")
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
-    run(*parse(argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--compare"]:
+        if len(argv) < 2:
+            raise UserError("--compare needs evaluation folders or YAML files of scores to compare")
+        print(table(compared(argv[1:])))
+        return 0
+    presets = _presets(argv)
+    if len(presets.names) > 1:
+        run_benchmarks(argv, presets)
+    else:
+        run(*parse(argv, presets.names[0] if presets.names else None, presets.protocol, presets.local))
     return 0
