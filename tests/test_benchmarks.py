@@ -18,3 +18,15 @@ def test_grpo_step_benchmark_runs():
                             text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1].startswith("grpo step benchmark: ")
+
+
+@pytest.mark.slow
+def test_answer_checks_benchmark_runs():
+    from conftest import SHARED_DATA
+
+    if not (SHARED_DATA / "aime24").exists():
+        pytest.skip("needs ../shared/data")
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "answer_checks.py"), "--smoke",
+                             "--shared_data", str(SHARED_DATA)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1].startswith("answer check benchmark: Sky-T1 ")

@@ -12,7 +12,7 @@ from rlt.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CONFIG_FILES = sorted(p for p in CONFIGS.glob("*/*.yaml")
-                 if p.parent.name != "accelerate" and not p.stem.endswith("_budgets"))
+                 if p.parent.name not in ("accelerate", "baselines") and not p.stem.endswith("_budgets"))
 # A config file is named after its command's module, but these.
 MODULES = {"world": "rlt.commands.toy", "student_sft_32b": "rlt.commands.student_sft"}
 

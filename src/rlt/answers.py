@@ -117,7 +117,24 @@ def answers_match(predicted: str | None, reference: str, mode: MatchMode = "math
         return predicted == reference
     if mode != "math":
         raise ValueError(f"mode must be one of {', '.join(MATCH_MODES)}, got {mode!r}")
+    predicted = _tidy(predicted)
     return predicted == reference or _math_verify(predicted, reference)
+
+
+_BOLD = re.compile(r"^\\(?:textbf|mathbf)\{(.*)\}$", flags=re.DOTALL)
+_PARENTHESISED_INTEGER = re.compile(r"^\((\d+)\)$")
+
+
+def _tidy(answer: str) -> str:
+    """An answer without the wrapping math-verify does not see through (measured on AIME 2024's own
+    solutions, benchmarks/answer_checks.py): a closing sentence period (``104.``) and a bold answer in
+    parentheses, AoPS's style (``\\textbf{(073)}``)."""
+    answer = answer.removesuffix(".").strip()
+    bold = _BOLD.match(answer)
+    if bold:
+        answer = bold.group(1).strip()
+    integer = _PARENTHESISED_INTEGER.match(answer)
+    return integer.group(1) if integer else answer
 
 
 def _as_latex(answer: str) -> str:

@@ -151,3 +151,13 @@ def test_verdicts_agree_with_sky_t1_scores_on_complete_traces():
         print(f"  idx {idx}: predicted {predicted!r:.80} reference {reference!r} harness score {score}")
     assert len(rows) >= 100
     assert agreement >= MIN_AGREEMENT, disagreements
+
+
+@pytest.mark.parametrize(("predicted", "reference"), [
+    ("104.", "104"),  # a closing sentence period (AIME 2024's own solutions, benchmarks/answer_checks.py)
+    ("\\textbf{(073)}", "073"),  # AoPS's bold answer in parentheses
+    ("\\mathbf{127}", "127"),
+])
+def test_wrapping_math_verify_does_not_see_through_is_taken_off(predicted, reference):
+    assert answers_match(predicted, reference)
+    assert not answers_match(predicted, "105")

@@ -32,3 +32,15 @@ def test_the_table_is_a_row_per_model_and_a_column_per_benchmark_with_their_mean
 def test_every_preset_says_where_its_protocol_comes_from():
     for name, preset in BENCHMARKS.items():
         assert "{question}" in preset.question_template and preset.source, name
+
+
+def test_the_papers_numbers_compare_with_their_published_means():
+    from pathlib import Path
+
+    from rlt.commands.evaluate import compared
+
+    rows = compared([str(Path(__file__).resolve().parents[2] / "configs" / "baselines" / "paper.yaml")])
+    means = {model: round(100 * statistics.fmean(s.pass_at_1 for s in scores.values()), 1)
+             for model, scores in rows.items()}
+    assert means == {"Qwen2.5-7B-Instruct": 39.2, "Bespoke-7B": 46.6, "RLT-7B": 49.5, "Bespoke-32B": 71.5,
+                     "RLT-32B": 73.2, "RLT-7B, cold-start RL": 50.5}  # the paper's mean column
