@@ -272,10 +272,16 @@ def _open_hub(name: str, split: str | None, subset: str | None) -> Iterator[tupl
     subsets = [s.strip() for s in subset.split(",")] if subset else [None]
     parts = []
     for config in subsets:
-        chosen = split or _pick_split(datasets.get_dataset_split_names(name, config), split, name)
-        label = f"{name}{f' ({config})' if config else ''} [{chosen}]"
-        logger.info("loading %s with datasets.load_dataset", label)
-        parts.append(_rows_of(label, datasets.load_dataset(name, config, split=chosen)))
+        try:
+            chosen = split or _pick_split(datasets.get_dataset_split_names(name, config), split, name)
+            label = f"{name}{f' ({config})' if config else ''} [{chosen}]"
+            logger.info("loading %s with datasets.load_dataset", label)
+            parts.append(_rows_of(label, datasets.load_dataset(name, config, split=chosen)))
+        except (ConnectionError, FileNotFoundError, ValueError) as error:  # offline, unknown, or no such subset
+            if isinstance(error, DataError):
+                raise
+            raise DataError(name, f"cannot be loaded from the hub ({error}); a local copy can stand in for it "
+                                  "(a file or folder as --dataset)") from None
     return chain.from_iterable(parts)
 
 

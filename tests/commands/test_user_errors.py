@@ -188,6 +188,8 @@ BAD_INPUTS = {
     "distill into a folder under a file": (
         lambda m, t, r: ["distill", "--teacher", m / "teacher", "--dataset", r, "--output_dir",
                          _file(t, "taken", b"") / "run"], "cannot make the folder (Not a directory)"),
+    "a hub dataset, offline": (lambda m, t, r: ["evaluate", "--model", m / "student", "--benchmark", "aime24"],
+                               "AI-MO/aimo-validation-aime: cannot be loaded from the hub"),
     "score, an empty question": (
         lambda m, t, r: ["score", "--teacher", m / "teacher", "--student", m / "student", "--dataset",
                          _file(t, "empty.jsonl", b'{"question": " ", "solution": "2", "explanation": "e"}\n')],
