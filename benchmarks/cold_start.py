@@ -12,7 +12,11 @@ It runs the demo's pipeline (nothing of it again in a finished ``rlt demo`` fold
 ``rlt demo --cold_start true``) with (a) and (b) added, every stage an ``rlt`` command, two at a time,
 resumable. Per seed, then mean ± std over the seeds:
 
-    python benchmarks/cold_start.py [--demo_dir runs/demo_full] [--quick]   # --quick: seed 0 alone
+    python benchmarks/cold_start.py [--demo_dir runs/demo_full] [--quick] [--budgets YAML] [--smoke]
+
+``--quick``: seed 0 alone. ``--smoke``: ``--quick`` on the tests' tiny budgets (tests/data/demo_smoke_budgets.yaml),
+in a temporary folder unless ``--demo_dir`` (a smoke demo's, whose stages are done already): that the script runs
+(its figures mean nothing then).
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import argparse
 import os
 import re
 import statistics
+import tempfile
 from pathlib import Path
 
 from rlt.commands.distill import DistillOutputs
 from rlt.commands.evaluate import EvaluateOutputs
-from rlt.config import configs_dir
+from rlt.commands.parsing import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage
 from rlt.demo.stages import DemoOutputs, SeedStages, cold_start_stages, load_budget, seed_stages
 from rlt.toy.task import GOLD, explanation_kind, numbers_of
@@ -34,6 +39,7 @@ TRANSFER = {"answer_only": "answer-only", "warmup_teacher": "warm-up", "rl_teach
 _STEP = re.compile(r"\d+\+\d+=(\d+)")  # a step of a toy explanation, e.g. 146+55=201
 # Tasks the teachers never trained on (the demo's: three operands from 50 to 99), as `rlt toy init` flags.
 SHIFTS = {"four_operands": ("--operands", "4"), "small_operands": ("--low", "10", "--high", "49")}
+SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "tests" / "data" / "demo_smoke_budgets.yaml"
 
 
 def transfer_stages(seed: int, root: Path, budget: dict, configs: Path, shift: str, base_seed: int) -> list[Stage]:
@@ -82,13 +88,23 @@ def _spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--demo_dir", type=Path, default=Path("runs/demo_full"))
+    parser.add_argument("--demo_dir", type=Path, help="Default: runs/demo_full (--smoke: a temporary folder).")
     parser.add_argument("--quick", action="store_true", help="Seed 0 alone (the quick demo).")
     parser.add_argument("--shift", choices=sorted(SHIFTS), default="four_operands",
                         help="The task the teachers never saw: four operands, or three from 10 to 49.")
+    parser.add_argument("--budgets", type=Path, help="The demo's budgets YAML (default: the shipped "
+                        "configs/toy/demo_budgets.yaml).")
+    parser.add_argument("--smoke", action="store_true", help="--quick on the tests' tiny budgets (a minute or "
+                        "two): that the script runs.")
     args = parser.parse_args()
+    if args.smoke:
+        args.budgets, args.quick = args.budgets or SMOKE_BUDGETS, True
+        if args.demo_dir is None:
+            smoke_dir = tempfile.TemporaryDirectory()  # removed when main returns
+            args.demo_dir = Path(smoke_dir.name)
+    args.demo_dir = args.demo_dir or Path("runs/demo_full")
     configs = configs_dir() / "toy"
-    budget = load_budget(args.quick, configs / "demo_budgets.yaml")
+    budget = load_budget(args.quick, args.budgets or configs / "demo_budgets.yaml")
     seeds, root = budget["seeds"], args.demo_dir
     stages = []  # the demo's stages (done already in a finished demo folder), then (a) and (b)
     for seed in seeds:

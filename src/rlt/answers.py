@@ -10,6 +10,12 @@
    whole text, else its ``#### n`` value, else None. The whole text is never taken as the answer: a
    truncated trace has no answer, and counting its last line as one would inflate pass@1 by luck.
 
+This reading stays by hand rather than math-verify's ``parse(text, extraction_config=[...])``: the answer
+is a string for every match mode (exact, Countdown and choice need it as written, not math-verify's
+normalised form); math-verify knows no solution section or ``#### n`` line; and, unanchored, it reads the
+last number of prose, which step 2 refuses. A section without a box is where math-verify's extraction
+does the job: :func:`answers_match` hands the whole section to it.
+
 :func:`answers_match` compares with `math-verify <https://github.com/huggingface/Math-Verify>`_
 (``\\frac{1}{2}`` = ``0.5``, ``(3, \\pi/2)`` = ``\\left( 3, \\frac{\\pi}{2} \\right)``, intervals, sets…)
 or, for the toy task, exactly.
@@ -42,7 +48,16 @@ _MATH_VERIFY_TIMEOUT_S = 5
 
 def last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{…}`` or ``\\fbox{…}`` whose braces close (nested braces kept;
-    escaped ones, ``\\{`` and ``\\}``, do not count)."""
+    escaped ones, ``\\{`` and ``\\}``, do not count).
+
+    By hand, because math-verify's boxed extraction (``LatexExtractionConfig``, then
+    ``extract_boxed_content``) gets these wrong, measured with math-verify 0.9.0: it counts escaped braces
+    (``\\boxed{x \\in \\{1\\}} then \\boxed{\\}`` → ``x \\in \\{1\\},\\``), takes an unclosed last box to
+    the end of the text (a truncated ``\\boxed{4} and \\boxed{\\frac{1}{`` → ``{\\frac{1}``), misses
+    ``\\boxed {x}``, and joins nearby boxes into one answer (``\\boxed{1} or rather \\fbox{2}`` → ``1,2``).
+    On the real files (Sky-T1 solution sections, MATH-500 and AIME solutions) its verdicts are the same
+    as this function's followed by :func:`answers_match`, except AIME's ``\\textbf{(073)}`` (see
+    :func:`_tidy`), so it would buy nothing."""
     for match in reversed(list(_BOXED.finditer(text))):
         depth, position = 1, match.end()
         while position < len(text):
@@ -55,7 +70,12 @@ def last_boxed(text: str) -> str | None:
 
 
 def final_answer_line(text: str) -> str | None:
-    """The value of the last ``#### n`` line (GSM8K), thousands separators removed (``1,234`` → ``1234``)."""
+    """The value of the last ``#### n`` line (GSM8K), thousands separators removed (``1,234`` → ``1234``).
+
+    By hand: math-verify has no ``####`` anchor. Its ``ExprExtractionConfig`` takes the last number of the
+    text, which on GSM8K's test answers is another number than the ``####`` one in 4 of 1,319 (``28 days /
+    7 days/week = <<28/7=4>>4 weeks``, then ``#### 4`` → 28); anchored (``try_extract_without_anchor=False``)
+    it reads nothing in 1,312."""
     values = _FINAL_ANSWER.findall(text)
     if not values:
         return None
@@ -122,24 +142,24 @@ def answers_match(predicted: str | None, reference: str, mode: MatchMode = "math
 
 
 _BOLD = re.compile(r"^\\(?:textbf|mathbf)\{(.*)\}$", flags=re.DOTALL)
-_PARENTHESISED_INTEGER = re.compile(r"^\((\d+)\)$")
 
 
 def _tidy(answer: str) -> str:
-    """An answer without the wrapping math-verify does not see through (measured on AIME 2024's own
-    solutions, benchmarks/answer_checks.py): a closing sentence period (``104.``) and a bold answer in
-    parentheses, AoPS's style (``\\textbf{(073)}``)."""
+    """An answer without the wrapping math-verify does not see through (found on AIME 2024's own
+    solutions, benchmarks/answer_checks.py; measured with math-verify 0.9.0):
+
+    - a closing sentence period: it parses ``\\boxed{104.}`` to nothing and ``\\boxed{(3, 4).}`` to 4;
+    - bold, AoPS's style: it reads ``\\textbf{127}`` as 127 but turns ``\\textbf{(073)}`` into the
+      text ``(073)``, a symbol. Unbolded, ``(073)`` is 73 to math-verify itself."""
     answer = answer.removesuffix(".").strip()
     bold = _BOLD.match(answer)
-    if bold:
-        answer = bold.group(1).strip()
-    integer = _PARENTHESISED_INTEGER.match(answer)
-    return integer.group(1) if integer else answer
+    return bold.group(1).strip() if bold else answer
 
 
 def _as_latex(answer: str) -> str:
-    """What math-verify's parser expects: a bare expression boxed; text with its own math delimiters
-    (a whole solution section without a box) left as it is, for math-verify to find the answer in."""
+    """What math-verify's parser expects: a bare expression boxed (its ``LatexExtractionConfig`` finds
+    LaTeX only inside a box or math delimiters); text with its own math delimiters (a whole solution
+    section without a box) left as it is, for math-verify's extraction to find the answer in."""
     if _MATH_DELIMITER.search(answer) or "\n" in answer:
         return answer
     return f"\\boxed{{{answer}}}"

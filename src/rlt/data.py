@@ -331,6 +331,27 @@ def load_rows(source: str | Path, read: Callable[[dict, RowRef], T], split: str 
 # Normalising ---------------------------------------------------------------------------------------
 
 
+def field_contains(where: str) -> Callable[[dict], bool]:
+    """``FIELD=TEXT``: whether a row's FIELD contains TEXT (``url=2024`` keeps AIME 2024's rows)."""
+    if "=" not in where:
+        raise ValueError(f"where must be FIELD=TEXT (e.g. url=2024), got {where!r}")
+    name, text = where.split("=", 1)
+    return lambda record: text in str(record.get(name, ""))
+
+
+def read_input(source: str, read: Callable[[dict, RowRef], T], split: str | None = None, *,
+               subset: str | None = None, where: str | None = None, limit: int | None = None,
+               on_error: Literal["raise", "skip"] = "raise") -> Rows[T]:
+    """A command's input rows: :func:`load_rows`, those matching ``where`` (``FIELD=TEXT``) alone, logged with
+    what was skipped. None at all is an error, since every command would fail later and less clearly."""
+    rows = load_rows(source, read, split, on_error=on_error, limit=limit, subset=subset,
+                     keep=field_contains(where) if where is not None else None)
+    logger.info("%s: %s", source, rows.summary())
+    if not rows.items:
+        raise DataError(source, "no usable rows")
+    return rows
+
+
 @dataclass(frozen=True)
 class _Row:
     """A record with where it came from, so that every check can name the source and row."""

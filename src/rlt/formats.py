@@ -99,6 +99,11 @@ def _prompt_for_style(prompt: str, style: TagStyle) -> str:
     return prompt
 
 
+# The teacher's and the student's system prompts where a model is too small to read the paper's: the toy world's
+# models are trained with them.
+SHORT_SYSTEM_PROMPTS = ("Explain.", "Think.")
+
+
 @dataclass
 class FormatConfig:
     """Every string that goes into a teacher prompt or a student record.
@@ -110,6 +115,11 @@ class FormatConfig:
     tag_format: Literal["stratos", "r1"] = field(
         default="stratos",
         metadata={"help": "Tag style: 'stratos' (<|begin_of_thought|>) or 'r1' (<thought>)."},
+    )
+    system_prompts: Literal["paper", "short"] = field(
+        default="paper",
+        metadata={"help": "Unset system prompts: 'paper' (the paper's teacher prompt, Bespoke-Stratos' student "
+                          "prompt) or 'short' ('Explain.' and 'Think.', for tiny models such as the toy world's)."},
     )
     teacher_system_prompt: str | None = field(
         default=None,
@@ -133,9 +143,14 @@ class FormatConfig:
         if self.tag_format not in TAG_STYLES:
             raise ValueError(f"tag_format must be one of {sorted(TAG_STYLES)}, got {self.tag_format!r}")
         style = TAG_STYLES[self.tag_format]
+        prompts = {"paper": (_prompt_for_style(STRATOS_TEACHER_SYSTEM_PROMPT, style),
+                             _prompt_for_style(STRATOS_STUDENT_SYSTEM_PROMPT, style)), "short": SHORT_SYSTEM_PROMPTS}
+        if self.system_prompts not in prompts:
+            raise ValueError(f"system_prompts must be one of {sorted(prompts)}, got {self.system_prompts!r}")
+        teacher_prompt, student_prompt = prompts[self.system_prompts]
         defaults = {
-            "teacher_system_prompt": _prompt_for_style(STRATOS_TEACHER_SYSTEM_PROMPT, style),
-            "student_system_prompt": _prompt_for_style(STRATOS_STUDENT_SYSTEM_PROMPT, style),
+            "teacher_system_prompt": teacher_prompt,
+            "student_system_prompt": student_prompt,
             "begin_solution": style.begin(SOLUTION),
             "end_solution": style.end(SOLUTION),
             "begin_explanation": style.begin(EXPLANATION),

@@ -12,14 +12,16 @@ import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import MethodType
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, ProgressCallback, TrainerCallback
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, ProgressCallback, SchedulerType, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 from trl.models import prepare_deepspeed, prepare_fsdp
 
+from rlt.defaults import default
 from rlt.formats import FormatConfig
 from rlt.generation import vllm_runs_on_cpu
 from rlt.reward import RewardConfig, RLTReward
@@ -39,6 +41,27 @@ class RewardOnProgressBar(TrainerCallback):
         bar = getattr(self.progress, "training_bar", None)
         if bar is not None and logs and "rlt/reward" in logs:
             bar.set_postfix({term: f"{logs[f'rlt/{term}']:.3f}" for term in self.TERMS}, refresh=False)
+
+
+PAPER = "the paper's"
+
+
+@dataclass
+class RLTGRPOConfig(GRPOConfig):
+    """TRL's GRPOConfig with the paper's teacher RL as defaults (``shared/spec/rlt-method.md``): sampling at
+    temperature 0.7, a KL penalty β = 0.04 to a reference model mixed toward the policy (α = 0.9 every 32
+    steps), a constant learning rate of 1e-6, GRPO's loss, and a sample of explanations logged."""
+
+    temperature: float = default(GRPOConfig, "temperature", 0.7, PAPER)
+    beta: float = default(GRPOConfig, "beta", 0.04, PAPER)
+    sync_ref_model: bool = default(GRPOConfig, "sync_ref_model", True, PAPER)
+    ref_model_mixup_alpha: float = default(GRPOConfig, "ref_model_mixup_alpha", 0.9, PAPER)
+    ref_model_sync_steps: int = default(GRPOConfig, "ref_model_sync_steps", 32, PAPER)
+    learning_rate: float = default(GRPOConfig, "learning_rate", 1e-6, PAPER)
+    lr_scheduler_type: SchedulerType | str = default(GRPOConfig, "lr_scheduler_type", "constant", PAPER)
+    loss_type: str = default(GRPOConfig, "loss_type", "grpo", PAPER)
+    log_completions: bool = default(GRPOConfig, "log_completions", True, "samples in output_dir/completions")
+    num_completions_to_print: int | None = default(GRPOConfig, "num_completions_to_print", 1, "one on the console")
 
 
 def policy_log_probs_are_fp32(args: GRPOConfig) -> bool:
@@ -111,11 +134,7 @@ class RLTGRPOTrainer(GRPOTrainer):
         vllm_engine_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ):
-        if reward_config.teacher_temperature != args.temperature:
-            raise ValueError(
-                f"teacher_temperature={reward_config.teacher_temperature} but the policy samples at "
-                f"temperature={args.temperature}: the reward's teacher log-probs must use the sampling temperature."
-            )
+        reward_config = reward_config.at_teacher_temperature(args.temperature)
         with _vllm_engine_options(vllm_engine_options or {}):
             super().__init__(model=model, reward_funcs=[self.rlt_reward], args=args,
                              processing_class=processing_class, **kwargs)

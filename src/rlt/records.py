@@ -17,12 +17,16 @@ last ``>`` into ``>\\n\\n``, and the warm-up would teach another context than th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from transformers import PreTrainedTokenizerBase
 
 from rlt.data import Example
+from rlt.errors import UserError
 from rlt.formats import FormatConfig, SequenceBuilder
+
+logger = logging.getLogger(__name__)
 
 
 def _trace(example: Example) -> str:
@@ -41,3 +45,19 @@ def student_records(examples: Iterable[Example], tokenizer: PreTrainedTokenizerB
     """Records for student SFT: question → thought + solution (loss on the answer and its end of turn)."""
     builder = SequenceBuilder(tokenizer, fmt)
     return [builder.student_training_sequence(e.question, _trace(e), e.solution).record() for e in examples]
+
+
+def records_within(records: list[dict], max_length: int | None) -> list[dict]:
+    """The records with a target token within their first ``max_length`` tokens (the SFTTrainer cuts each
+    record there and drops those left without one), checked before the trainer exists: none is an error, some a
+    warning. ``None``: records are not cut."""
+    if max_length is None:
+        return records
+    kept = [r for r in records if 1 in r["completion_mask"][:max_length]]
+    if not kept:
+        raise UserError(f"no record has a target token within max_length={max_length} tokens: the prompts are "
+                        "longer than that (a long system prompt?); raise --max_length.")
+    if len(kept) < len(records):
+        logger.warning("%d of %d records are dropped: no target token within max_length=%d",
+                       len(records) - len(kept), len(records), max_length)
+    return kept

@@ -47,6 +47,9 @@ from rlt.modeling import context_length
 # whole is faster (benchmarks/grpo_step.py: toy prompts of ~40 tokens, 8 completions each).
 MIN_SHARED_PREFIX_TOKENS = 64
 
+# τ_T of explanations rlt did not sample (the paper's sampling temperature)
+PAPER_TEACHER_TEMPERATURE = 0.7
+
 
 @dataclass
 class RewardConfig:
@@ -63,8 +66,9 @@ class RewardConfig:
     )
     student_temperature: float = field(default=0.7, metadata={"help": "τ_S: student logits are divided by it."})
     teacher_temperature: float | None = field(
-        default=0.7, metadata={"help": "τ_T: teacher logits are divided by it. It is the sampling temperature: "
-                                       "teacher-rl and distill tie it to theirs (leave it unset there)."}
+        default=None, metadata={"help": "τ_T: teacher logits are divided by it. Default: the teacher's sampling "
+                                        "temperature where rlt samples the explanations (teacher-rl, distill), "
+                                        f"else the paper's {PAPER_TEACHER_TEMPERATURE} (score)."}
     )
     kl_estimator: Literal["log_ratio", "full"] = field(
         default="log_ratio",
@@ -93,14 +97,18 @@ class RewardConfig:
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(f"max_length must be ≥ 2, got {self.max_length}")
 
-    def at_sampling_temperature(self, temperature: float) -> RewardConfig:
-        """This config with τ_T the teacher's sampling temperature. Commands that sample parse τ_T as
-        unset (None); a τ_T set to another value is refused rather than silently overwritten."""
-        if self.teacher_temperature not in (None, temperature):
-            raise UserError(f"teacher_temperature={self.teacher_temperature} but the teacher samples at "
-                            f"temperature={temperature}: the reward's teacher log-probs are at the sampling "
-                            "temperature; set --temperature alone")
-        return replace(self, teacher_temperature=temperature)
+    def at_teacher_temperature(self, sampling_temperature: float | None = None) -> RewardConfig:
+        """This config with τ_T decided, the one place it is: the temperature the teacher samples the
+        explanations at (``sampling_temperature``; greedy decoding, 0, has none), else the τ_T set, else the
+        paper's. A τ_T set to another value than the sampling temperature is refused rather than overwritten:
+        the reward's teacher log-probs are the sampling policy's."""
+        if sampling_temperature:
+            if self.teacher_temperature not in (None, sampling_temperature):
+                raise UserError(f"teacher_temperature={self.teacher_temperature} but the teacher samples at "
+                                f"temperature={sampling_temperature}: the reward's teacher log-probs are at the "
+                                "sampling temperature; set --temperature alone")
+            return replace(self, teacher_temperature=sampling_temperature)
+        return replace(self, teacher_temperature=self.teacher_temperature or PAPER_TEACHER_TEMPERATURE)
 
 
 class TooLongError(UserError):
@@ -249,7 +257,7 @@ class RLTReward:
                     "they do not belong together."
                 )
         self.teacher, self.student = teacher, student
-        self.config = config or RewardConfig()
+        self.config = (config or RewardConfig()).at_teacher_temperature()
         self.builder = SequenceBuilder(tokenizer, format_config)
         self.max_length = scored_length(self.config, context_length(teacher.config), context_length(student.config))
         # Sharded over processes (FSDP2, ZeRO-3), the models take part in collectives at every pass: every

@@ -59,16 +59,16 @@ class _Recorder:
 
 def _trained_rows(monkeypatch, run) -> list[dict]:
     """The SFT trainer's prepared dataset (input_ids and labels) of the command ``run`` runs."""
-    import rlt.sft
+    import rlt.commands.sft
 
     trainers = []
 
-    class Recording(rlt.sft.SFTTrainer):
+    class Recording(rlt.commands.sft.SFTTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             trainers.append(self)
 
-    monkeypatch.setattr(rlt.sft, "SFTTrainer", Recording)
+    monkeypatch.setattr(rlt.commands.sft, "SFTTrainer", Recording)
     assert run() == 0
     return list(trainers[0].train_dataset)
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from pinned import logged
 from transformers import AutoModelForCausalLM
 
 from rlt.cli import main as rlt
@@ -70,7 +71,7 @@ def test_rows_without_a_trace_are_bad_rows(command, workspace, tmp_path, caplog)
     with pytest.raises(DataError, match="rows.jsonl line 2: no reasoning trace"):
         rlt([command, *args, "--debug"])
     assert not (tmp_path / "m").exists()
-    with caplog.at_level("INFO", logger="rlt.arguments"):
+    with caplog.at_level("INFO", logger="rlt.data"):
         assert rlt([command, *args, "--on_error", "skip"]) == 0
     assert "loaded 8 rows, skipped 1 (line 2: no reasoning trace" in caplog.text
 
@@ -78,12 +79,14 @@ def test_rows_without_a_trace_are_bad_rows(command, workspace, tmp_path, caplog)
 def _sft(command, workspace, out, *extra):
     return rlt([command, "--model", str(workspace / "base"), "--dataset", str(workspace / "train.jsonl"),
                 "--output_dir", str(out), "--per_device_train_batch_size", "8", "--learning_rate", "3e-3",
-                "--report_to", "none", "--save_steps", "3", "--teacher_system_prompt", "Explain.",
-                "--student_system_prompt", "Think.", *extra])
+                "--report_to", "none", "--save_steps", "3", "--logging_steps", "1",
+                "--teacher_system_prompt", "Explain.", "--student_system_prompt", "Think.", *extra])
 
 
 @pytest.mark.parametrize("command", ["teacher-sft", "student-sft"])
-def test_sft_trains_saves_and_resumes(command, workspace, tmp_path, caplog):
+def test_sft_trains_saves_and_resumes(command, workspace, tmp_path, caplog, pins):
+    """The losses of the 3 steps and of the 3 resumed ones are pinned (tests/data/pinned_recipes.json; regenerate:
+    ``git worktree add /tmp/pins-head HEAD && .venv/bin/python tests/pinned.py --src /tmp/pins-head/src``)."""
     out = tmp_path / "model"
     assert _sft(command, workspace, out, "--max_steps", "3") == 0
     trained, base = (AutoModelForCausalLM.from_pretrained(path) for path in (out, workspace / "base"))
@@ -96,6 +99,9 @@ def test_sft_trains_saves_and_resumes(command, workspace, tmp_path, caplog):
     assert f"resuming from {out / 'checkpoint-3'}" in caplog.text
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+    figures = logged(out / "metrics.jsonl", ("loss", "grad_norm", "num_tokens", "learning_rate"))
+    assert list(figures) == [f"step {step}" for step in range(1, 7)] + ["end"]
+    pins.check(f"test_sft {command}", figures)
 
 
 def test_prompts_longer_than_max_length_are_a_clear_error(workspace, tmp_path):

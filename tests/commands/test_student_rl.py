@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 from conftest import SHARED_DATA
+from pinned import logged
 
 from rlt.cli import main as rlt
 from rlt.formats import FormatConfig
@@ -41,15 +41,20 @@ def test_the_reward_is_the_checked_answer_plus_the_format_term():
     assert logged == {"student/reward": 0.5, "student/correct": 0.25, "student/format": 0.5, "student/no_answer": 0.5}
 
 
-def test_grpo_steps_log_the_terms_and_checkpoint(workspace, tmp_path):
+def test_grpo_steps_log_the_terms_and_checkpoint(workspace, tmp_path, pins):
+    """The reward's terms are logged each step and pinned with the loss and the completions' lengths and entropy
+    (tests/data/pinned_recipes.json; regenerate: ``git worktree add /tmp/pins-head HEAD && .venv/bin/python
+    tests/pinned.py --src /tmp/pins-head/src``)."""
     out = tmp_path / "rl"
     assert rlt(_args(workspace, out, "--max_steps", "2")) == 0
     logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [entry for entry in logs if "student/reward" in entry]
     assert [entry["step"] for entry in steps] == [1, 2]
     for entry in steps:
-        assert all(math.isfinite(entry[f"student/{term}"]) for term in ("reward", "correct", "format", "no_answer"))
         assert entry["rewards/verifiable_reward/mean"] == pytest.approx(entry["student/reward"], abs=1e-6)
+    terms = ("reward", "correct", "format", "no_answer")
+    pins.check("test_student_rl grpo", logged(out / "metrics.jsonl", (
+        "loss", "grad_norm", "entropy", "completions/mean_length", *(f"student/{term}" for term in terms))))
     assert (out / "checkpoint-2" / "trainer_state.json").exists() and (out / "model.safetensors").exists()
     assert json.loads((out / "rlt_run.json").read_text())["command"] == "student-rl"
 

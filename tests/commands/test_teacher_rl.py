@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
+from pinned import logged
 
 from rlt.cli import main as rlt
 from rlt.training import TrainingOutputs
@@ -31,16 +31,20 @@ def _args(workspace, out, *extra):
             "--logging_steps", "1", "--save_steps", "2", "--learning_rate", "1e-3", *extra]
 
 
-def test_grpo_steps_log_every_term_and_checkpoint(workspace, tmp_path):
+def test_grpo_steps_log_every_term_and_checkpoint(workspace, tmp_path, pins):
+    """Every term of the reward is logged, each step, and pinned with the loss (tests/data/pinned_recipes.json;
+    regenerate: ``git worktree add /tmp/pins-head HEAD && .venv/bin/python tests/pinned.py --src
+    /tmp/pins-head/src``). Step 1's reward is the RLT reward at step 0: of completions sampled before any update."""
     out = tmp_path / "rl"
     assert rlt(_args(workspace, out, "--max_steps", "2")) == 0
     logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [entry for entry in logs if "rlt/reward" in entry]
     assert [entry["step"] for entry in steps] == [1, 2]
     for entry in steps:
-        for term in ("reward", "r_ss", "r_kl", "missing_tag_penalty", "kl_mean", "kl_max", "solution_log_prob_min"):
-            assert math.isfinite(entry[f"rlt/{term}"])
         assert entry["rewards/rlt_reward/mean"] == pytest.approx(entry["rlt/reward"], abs=1e-4)
+    terms = ("reward", "r_ss", "r_kl", "missing_tag_penalty", "kl_mean", "kl_max", "solution_log_prob_min")
+    pins.check("test_teacher_rl grpo", logged(out / "metrics.jsonl", (
+        "loss", "grad_norm", "kl", "completions/mean_length", *(f"rlt/{term}" for term in terms))))
     assert (out / "checkpoint-2" / "trainer_state.json").exists()
     assert all(entry["rlt/teacher_log_probs_reused"] == 0.0 for entry in steps)  # on-policy: nothing to reuse
     samples = list((out / "completions").glob("*.parquet"))

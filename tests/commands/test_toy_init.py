@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,6 @@ from rlt.cli import main as rlt
 from rlt.errors import UserError
 from rlt.toy.task import CORRUPTIONS
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "toy" / "world.yaml"
 DATA_FILES = ("train", "heldout", "teacher_warmup", "answer_only", "explanations_by_kind")
 
 
@@ -60,8 +58,9 @@ def test_init_refuses_a_world_with_another_config(tmp_path, rlt_error):
 
 
 def test_init_reads_a_yaml_config(tmp_path):
-    out = tmp_path / "world"
-    assert rlt(["toy", "init", "--config", str(CONFIG), "--output", str(out),
+    out, config_file = tmp_path / "world", tmp_path / "world.yaml"
+    config_file.write_text("operands: 3\nn_train: 40\nmodel_size: tiny\n")
+    assert rlt(["toy", "init", "--config", str(config_file), "--output_dir", str(out),
                 "--n_train", "30", "--n_heldout", "10", "--operands", "2", "--pretrain_max_steps", "0"]) == 0
     config = json.loads((out / "world.json").read_text())["config"]
     assert config == {"operands": 2, "low": 50, "high": 99, "n_train": 30, "n_heldout": 10,

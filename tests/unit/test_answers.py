@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
-from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA
 
 from rlt.answers import answers_match, extract_answer, final_answer_line, last_boxed, reference_answer
 from rlt.formats import FormatConfig
 
-SHARED_DATA = Path(os.environ.get("RLT_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 SKY_T1 = SHARED_DATA / "reasoning_traces_sky_t1"
 STRATOS_TAGS = ("<|begin_of_thought|>", "<|end_of_thought|>", "<|begin_of_solution|>", "<|end_of_solution|>")
 MIN_AGREEMENT = 0.95
@@ -156,8 +154,19 @@ def test_verdicts_agree_with_sky_t1_scores_on_complete_traces():
 @pytest.mark.parametrize(("predicted", "reference"), [
     ("104.", "104"),  # a closing sentence period (AIME 2024's own solutions, benchmarks/answer_checks.py)
     ("\\textbf{(073)}", "073"),  # AoPS's bold answer in parentheses
+    ("\\textbf{(113) }", "113"),
     ("\\mathbf{127}", "127"),
+    ("(3, 4).", "(3,4)"),  # math-verify alone reads (3, 4). as 4
 ])
 def test_wrapping_math_verify_does_not_see_through_is_taken_off(predicted, reference):
     assert answers_match(predicted, reference)
     assert not answers_match(predicted, "105")
+
+
+@pytest.mark.parametrize(("predicted", "reference"), [
+    ("(073)", "73"),  # no bold: math-verify reads an integer in parentheses itself
+    ("\\textbf{127}", "127"),
+])
+def test_wrapping_math_verify_sees_through_is_left_to_it(predicted, reference):
+    assert answers_match(predicted, reference)
+    assert not answers_match(predicted, "74")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import datasets
 import pandas as pd
 import pytest
+from conftest import SHARED_DATA, shared_data
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -26,16 +26,8 @@ from rlt.data import (
 )
 from rlt.formats import R1, SOLUTION, STRATOS, THOUGHT, TagStyle
 
-SHARED_DATA = Path(os.environ.get("RLT_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 SKY_T1 = SHARED_DATA / "reasoning_traces_sky_t1" / "Sky-T1-math-correct-5K-27B_math500"
 STYLES = pytest.mark.parametrize("tags", [STRATOS, R1], ids=["stratos", "r1"])
-
-
-def shared(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"shared data file {path} is missing (set RLT_SHARED_DATA to the shared/data folder)")
-    return path
 
 
 def assistant_text(thought: str, solution: str, tags: TagStyle = STRATOS) -> str:
@@ -58,7 +50,7 @@ def write_lines(path: Path, rows: list[dict]) -> Path:
 
 
 def test_math500() -> None:
-    result = load_examples(shared("math500/test.jsonl"))
+    result = load_examples(shared_data("math500/test.jsonl"))
     assert len(result.items) == 500 and not result.skipped
     first = result.items[0]
     assert first.question == ("Convert the point $(0,3)$ in rectangular coordinates to polar coordinates.  "
@@ -70,7 +62,7 @@ def test_math500() -> None:
 
 
 def test_aime24_question_is_problem() -> None:
-    path = shared("aime24/test.jsonl")
+    path = shared_data("aime24/test.jsonl")
     examples = load_examples(path).items
     records = [record for _, record in read_records(path)]
     assert len(examples) == 30
@@ -79,7 +71,7 @@ def test_aime24_question_is_problem() -> None:
 
 
 def test_gsm8k_test_split_from_folder() -> None:
-    examples = load_examples(shared("gsm8k"), split="test").items
+    examples = load_examples(shared_data("gsm8k"), split="test").items
     assert len(examples) == 1319
     assert examples[0].solution == ("Janet sells 16 - 3 - 4 = 9 duck eggs a day.\n"
                                     "She makes 9 * 2 = $18 every day at the farmer\u2019s market.\n#### 18")
@@ -89,7 +81,7 @@ def test_gsm8k_test_split_from_folder() -> None:
 
 
 def test_sky_t1_traces_only_where_both_thought_tags_are_present() -> None:
-    folder = shared(SKY_T1.relative_to(SHARED_DATA).as_posix())
+    folder = shared_data(SKY_T1.relative_to(SHARED_DATA).as_posix())
     examples = load_examples(folder).items  # a folder holding one file: its only split
     codes = [record["code"][0] for _, record in read_records(folder)]
     thought = re.compile(re.escape("<|begin_of_thought|>") + "(.*?)" + re.escape("<|end_of_thought|>"), re.S)
@@ -102,7 +94,7 @@ def test_sky_t1_traces_only_where_both_thought_tags_are_present() -> None:
 def test_countdown_rows_become_questions_with_solutions() -> None:
     """Countdown rows (verl RL format) carry a target, not a reference solution, which the teacher needs:
     the loader finds one by exact search (rlt.countdown), and states the question."""
-    result = load_examples(shared("countdown/test.parquet"), limit=20)
+    result = load_examples(shared_data("countdown/test.parquet"), limit=20)
     assert len(result.items) == 20 and not result.skipped
     first = result.items[0]
     assert first.question.startswith("Using the numbers [96, 7, 37, 74]") and first.solution.endswith(" = 55")

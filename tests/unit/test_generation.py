@@ -73,7 +73,11 @@ def test_stop_token_ids_stop_and_are_kept(teacher, bpe_tokenizer):
 def test_eos_stops_and_is_stripped(teacher, bpe_tokenizer):
     full = generate(teacher, bpe_tokenizer, PROMPTS, greedy(10))
     # A token that the greedy path emits after some other tokens, made the EOS.
-    row, eos = next((r, t) for r, g in enumerate(full) for k, t in enumerate(g.token_ids) if g.token_ids.index(t) > 0)
+    found = next(((r, t) for r, g in enumerate(full) for t in g.token_ids if g.token_ids.index(t) > 0), None)
+    if found is None:  # conftest's synthetic BPE, where ../shared/data is missing, gives a random model such paths
+        pytest.skip("every greedy path repeats one token: none to make the EOS (the BPE is learned from GSM8K "
+                    "where ../shared/data is there)")
+    row, eos = found
     tokenizer = copy.deepcopy(bpe_tokenizer)
     tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos)
     assert tokenizer.eos_token_id == eos
@@ -158,7 +162,7 @@ def test_sampling_config_validation(kwargs):
 
 
 def test_sampling_config_parses_from_the_command_line(monkeypatch):
-    from rlt.config import parse_command
+    from rlt.commands.parsing import parse_command
 
     monkeypatch.setattr("rlt.generation.vllm_installed", lambda: True)  # wherever the tests run
     (config,) = parse_command(["--temperature", "0", "--num_samples", "4", "--backend", "vllm"],

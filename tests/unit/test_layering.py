@@ -68,3 +68,19 @@ def test_each_output_file_is_named_in_one_module():
     for name in sorted(n for n in names if "." in n):  # files (a folder's name, base_model, is also a field's)
         spelled = [module for module, text in sources.items() if name in text]
         assert len(spelled) == 1, f"{name} is spelled in {spelled}"
+
+
+def test_components_take_plain_values_not_command_line_options():
+    """Option dataclasses and parsers belong to the commands: a component that parsed flags or took a command's
+    arguments could not be called from Python without building a command line."""
+    for module, path in _modules():
+        if _layer(module) != "components":
+            continue
+        source = ast.parse(path.read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(source) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(source)
+                     if isinstance(node, ast.ImportFrom) and node.module}
+        names = {alias.name for node in ast.walk(source) if isinstance(node, ast.ImportFrom) for alias in node.names}
+        assert "argparse" not in imported, module
+        assert not names & {"TrlParser", "HfArgumentParser", "DataArguments", "InferenceArguments"}, module

@@ -35,7 +35,7 @@ def reference_reward(builder, models, question, solution, explanation_ids, found
     student_seq = builder.student_sequence(question, explanation_ids, solution)
     teacher_seq = builder.teacher_sequence(builder.teacher_prompt_ids(question, solution), explanation_ids)
     s_logps = _full_log_probs(student, student_seq.ids, config.student_temperature)
-    t_logps = _full_log_probs(teacher, teacher_seq.ids, config.teacher_temperature)
+    t_logps = _full_log_probs(teacher, teacher_seq.ids, config.at_teacher_temperature().teacher_temperature)
     ell = [s_logps[k - 1, student_seq.ids[k]].item() for k in range(*_bounds(student_seq.solution))]
     delta = [
         t_logps[kt - 1, teacher_seq.ids[kt]].item() - s_logps[ks - 1, student_seq.ids[ks]].item()
@@ -211,7 +211,8 @@ def test_over_long_explanations_are_cut_to_fit(bpe_tokenizer, teacher, student):
 def test_rows_that_cannot_fit_name_the_row(bpe_tokenizer, teacher, student):
     reward = RLTReward(teacher, student, bpe_tokenizer, RewardConfig(max_length=600))
     with pytest.raises(ValueError, match="row 1: the question and solution alone"):
-        reward.score_texts(["ok", "long " * 200], ["1", "2"], ["", ""])
+        # 700 words: over 600 tokens whatever corpus the BPE learned (GSM8K's, or conftest's synthetic one)
+        reward.score_texts(["ok", "long " * 700], ["1", "2"], ["", ""])
 
 
 def test_different_tokenizers_are_refused(bpe_tokenizer, char_tokenizer, teacher, student):

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlt.arguments import overwrite_option
-from rlt.config import configs_dir, parse_command, setup_logging
+from rlt.commands.arguments import overwrite_option
+from rlt.commands.parsing import configs_dir, parse_command, setup_logging
 from rlt.demo.pipeline import Pipeline
 from rlt.demo.report import ReportFiles, accuracy_table, cold_start_table, write_report
 from rlt.demo.stages import DemoOutputs, cold_start_stages, load_budget, seed_stages
@@ -86,7 +86,7 @@ def run(args: DemoArguments) -> dict:
 
 
 def parse(argv: Sequence[str] | None) -> tuple[DemoArguments]:
-    return parse_command(argv, [DemoArguments], "demo", __doc__.split("\n\n")[0], renamed={"--output": "--output_dir"})
+    return parse_command(argv, [DemoArguments], "demo", __doc__.split("\n\n")[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

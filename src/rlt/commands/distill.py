@@ -33,13 +33,13 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import PreTrainedModel
 
-from rlt.arguments import DataArguments, InferenceArguments, overwrite_option, positive
-from rlt.config import parse_command, setup_logging
+from rlt.commands.arguments import DataArguments, InferenceArguments, overwrite_option, positive
+from rlt.commands.parsing import parse_command, setup_logging
 from rlt.data import Example, checked, example_reader, read_json, read_jsonl, write_json, write_jsonl
 from rlt.formats import TAG_STYLES, FormatConfig, SequenceBuilder
 from rlt.generation import (
@@ -279,10 +279,7 @@ def run(args: DistillArguments, data: DataArguments, inference: InferenceArgumen
     """Distil and write the outputs; returns the summary."""
     started = time.perf_counter()
     sampling = one_sample_if_greedy(sampling, "explanation per question")
-    # The reward's teacher log-probs are the teacher's at its sampling temperature, as in teacher-rl (greedy
-    # decoding has none: then the paper's 0.7 unless set).
-    reward_config = (reward_config.at_sampling_temperature(sampling.temperature) if not sampling.greedy
-                     else replace(reward_config, teacher_temperature=reward_config.teacher_temperature or 0.7))
+    reward_config = reward_config.at_teacher_temperature(sampling.temperature)
     outputs = DistillOutputs(Path(args.output_dir))
 
     # Teacher and data: prompts from the teacher's tokenizer, which a best-of-k judge must share; every row
@@ -341,8 +338,7 @@ def run(args: DistillArguments, data: DataArguments, inference: InferenceArgumen
 def parse(argv: Sequence[str] | None) -> tuple[DistillArguments, DataArguments, InferenceArguments, SamplingConfig,
                                                 VLLMConfig, RewardConfig, FormatConfig]:
     return parse_command(argv, [DistillArguments, DataArguments, InferenceArguments, SamplingConfig, VLLMConfig,
-                                RewardConfig, FormatConfig], "distill", __doc__.split("\n\n")[0],
-                         defaults={"teacher_temperature": None})
+                                RewardConfig, FormatConfig], "distill", __doc__.split("\n\n")[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

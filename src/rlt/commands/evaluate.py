@@ -42,9 +42,10 @@ from typing import Literal
 import yaml
 
 from rlt.answers import MATCH_MODES, MatchMode, answers_match
-from rlt.arguments import DataArguments, InferenceArguments, overwrite_option
-from rlt.config import parse_command, setup_logging
+from rlt.commands.arguments import DataArguments, InferenceArguments, overwrite_option
+from rlt.commands.parsing import parse_command, setup_logging
 from rlt.data import RowRef, checked, read_json, read_jsonl, write_json, write_jsonl
+from rlt.defaults import default
 from rlt.errors import UserError
 from rlt.evaluation import BENCHMARKS, PROTOCOLS, Score, benchmark_names, pass_at_1_stderr, table
 from rlt.formats import FormatConfig, SequenceBuilder
@@ -65,9 +66,20 @@ from rlt.run_folder import ROW_SELECTION, SPEED_ONLY, SUMMARY, OutputFile, RunFo
 
 logger = logging.getLogger(__name__)
 
-# The command's sampling defaults (SamplingConfig's own are the teacher's): the usual evaluation settings
-# of reasoning models (DeepSeek-R1, Sky-T1, Bespoke-Stratos), long enough for their traces.
-EVALUATE_DEFAULTS = {"temperature": 0.6, "top_p": 0.95, "num_samples": 4, "max_new_tokens": 4096, "split": "test"}
+@dataclass
+class EvaluateSamplingConfig(SamplingConfig):
+    """Sampling as reasoning models are usually evaluated (DeepSeek-R1, Sky-T1, Bespoke-Stratos), long enough for
+    their traces; :class:`SamplingConfig`'s own defaults are the teacher's."""
+
+    temperature: float = default(SamplingConfig, "temperature", 0.6, "reasoning models' usual evaluation")
+    top_p: float = default(SamplingConfig, "top_p", 0.95, "reasoning models' usual evaluation")
+    num_samples: int = default(SamplingConfig, "num_samples", 4, "pass@1 averaged over samples")
+    max_new_tokens: int = default(SamplingConfig, "max_new_tokens", 4096, "long enough for reasoning traces")
+
+
+@dataclass
+class EvaluateDataArguments(DataArguments):
+    split: str | None = default(DataArguments, "split", "test", "a benchmark's held-out split")
 
 
 @dataclass
@@ -275,13 +287,13 @@ def parse(argv: Sequence[str] | None, benchmark: str | None = None, protocol: st
           ) -> tuple[EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig, VLLMConfig, FormatConfig]:
     """The options, on ``benchmark``'s preset and ``protocol``'s sampling when one is named (as defaults:
     the config file and flags override them), its dataset a ``local`` copy if one is given."""
-    defaults = dict(EVALUATE_DEFAULTS)
+    presets = {}
     if benchmark is not None:
-        defaults.update({**PROTOCOLS[protocol], **BENCHMARKS[benchmark].defaults()})
+        presets = {**PROTOCOLS[protocol], **BENCHMARKS[benchmark].defaults()}
         if benchmark in (local or {}):
-            defaults["dataset"] = local[benchmark]
-    parsed = parse_command(argv, [EvaluateArguments, DataArguments, InferenceArguments, SamplingConfig, VLLMConfig,
-                                  FormatConfig], "evaluate", __doc__.split("\n\n")[0], defaults=defaults)
+            presets["dataset"] = local[benchmark]
+    parsed = parse_command(argv, [EvaluateArguments, EvaluateDataArguments, InferenceArguments, EvaluateSamplingConfig,
+                                  VLLMConfig, FormatConfig], "evaluate", __doc__.split("\n\n")[0], presets=presets)
     if benchmark is not None:
         parsed[0].benchmark = benchmark
     return parsed

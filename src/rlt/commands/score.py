@@ -21,8 +21,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlt.arguments import DataArguments, InferenceArguments, overwrite_option, positive
-from rlt.config import parse_command, setup_logging
+from rlt.commands.arguments import DataArguments, InferenceArguments, overwrite_option, positive
+from rlt.commands.parsing import parse_command, setup_logging
 from rlt.data import DataError, RowRef, checked, normalize_record, read_jsonl, write_jsonl
 from rlt.formats import STRATOS, TAG_STYLES, FormatConfig, SequenceBuilder, TagStyle
 from rlt.jobs import Job, Journal, digest
@@ -144,6 +144,7 @@ def best_rows(rows: Sequence[ScoreRow], terms: dict[Hashable, dict]) -> list[dic
 def run(args: ScoreArguments, data: DataArguments, inference: InferenceArguments, reward_config: RewardConfig,
         format_config: FormatConfig) -> list[dict]:
     outputs = ScoreOutputs(Path(args.output_dir))
+    reward_config = reward_config.at_teacher_temperature()  # explanations rlt did not sample
 
     # Tokenizers: a student that cannot judge this teacher is refused before any weights load
     tokenizer, student_tokenizer = load_tokenizer(args.teacher, "teacher"), load_tokenizer(args.student, "student")

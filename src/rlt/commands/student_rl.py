@@ -22,8 +22,8 @@ from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
 from rlt.answers import MATCH_MODES, MatchMode
-from rlt.arguments import DataArguments, overwrite_option
-from rlt.config import parse_command, setup_logging
+from rlt.commands.arguments import DataArguments, overwrite_option
+from rlt.commands.parsing import parse_command, setup_logging
 from rlt.data import checked
 from rlt.errors import UserError
 from rlt.formats import FormatConfig, SequenceBuilder

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from trl import SFTConfig
-
-from rlt.arguments import DataArguments
-from rlt.config import parse_command, setup_logging
+from rlt.commands.arguments import DataArguments
+from rlt.commands.parsing import parse_command, setup_logging
+from rlt.commands.sft import RLTSFTConfig, SFTArguments, run_sft
 from rlt.formats import FormatConfig
 from rlt.records import student_records
-from rlt.sft import SFT_DEFAULTS, SFTArguments, run_sft
 
 
-def parse(argv: Sequence[str] | None) -> tuple[SFTArguments, DataArguments, SFTConfig, FormatConfig]:
-    return parse_command(argv, [SFTArguments, DataArguments, SFTConfig, FormatConfig], "student-sft",
-                         __doc__.split("\n\n")[0], defaults=SFT_DEFAULTS)
+def parse(argv: Sequence[str] | None) -> tuple[SFTArguments, DataArguments, RLTSFTConfig, FormatConfig]:
+    return parse_command(argv, [SFTArguments, DataArguments, RLTSFTConfig, FormatConfig], "student-sft",
+                         __doc__.split("\n\n")[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

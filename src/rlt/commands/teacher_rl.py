@@ -19,31 +19,16 @@ from dataclasses import dataclass, field
 import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
-from trl import GRPOConfig
 
-from rlt.arguments import DataArguments, overwrite_option
-from rlt.config import parse_command, setup_logging
+from rlt.commands.arguments import DataArguments, overwrite_option
+from rlt.commands.parsing import parse_command, setup_logging
 from rlt.data import checked, example_reader
 from rlt.formats import TAG_STYLES, FormatConfig, SequenceBuilder
 from rlt.generation import vllm_memory_kwargs
-from rlt.grpo import RLTGRPOTrainer
+from rlt.grpo import RLTGRPOConfig, RLTGRPOTrainer
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer, model_init_kwargs
 from rlt.reward import RewardConfig, check_same_tokenizer
 from rlt.training import run_training, training_settings
-
-PAPER_DEFAULTS = {
-    "temperature": 0.7,
-    "beta": 0.04,
-    "sync_ref_model": True,
-    "ref_model_mixup_alpha": 0.9,
-    "ref_model_sync_steps": 32,
-    "learning_rate": 1e-6,
-    "lr_scheduler_type": "constant",
-    "loss_type": "grpo",
-    "log_completions": True,
-    "num_completions_to_print": 1,
-    "teacher_temperature": None,  # tied to temperature
-}
 
 
 @dataclass
@@ -69,11 +54,10 @@ class Prepared:
     build: Callable[[], RLTGRPOTrainer]
 
 
-def prepare(args: TeacherRLArguments, data: DataArguments, training: GRPOConfig, reward_config: RewardConfig,
+def prepare(args: TeacherRLArguments, data: DataArguments, training: RLTGRPOConfig, reward_config: RewardConfig,
             fmt: FormatConfig) -> Prepared:
     """Everything that is checked before any weights load: tokenizers, rows, settings."""
-    # The reward's teacher log-probs are the policy's at its sampling temperature.
-    reward_config = reward_config.at_sampling_temperature(training.temperature)
+    reward_config = reward_config.at_teacher_temperature(training.temperature)
 
     # Tokenizers first: a student that cannot judge this teacher is refused before any weights load
     tokenizer, student_tokenizer = load_tokenizer(args.model, "teacher"), load_tokenizer(args.student, "student")
@@ -97,7 +81,7 @@ def prepare(args: TeacherRLArguments, data: DataArguments, training: GRPOConfig,
                                                         student_tokenizer, dataset))
 
 
-def run(args: TeacherRLArguments, data: DataArguments, training: GRPOConfig, reward_config: RewardConfig,
+def run(args: TeacherRLArguments, data: DataArguments, training: RLTGRPOConfig, reward_config: RewardConfig,
         fmt: FormatConfig) -> RLTGRPOTrainer | None:
     """Check everything, claim the run folder, then load the models and train."""
     prepared = prepare(args, data, training, reward_config, fmt)
@@ -105,7 +89,7 @@ def run(args: TeacherRLArguments, data: DataArguments, training: GRPOConfig, rew
                         config=prepared.config, build=prepared.build)
 
 
-def build_trainer(args: TeacherRLArguments, training: GRPOConfig, reward_config: RewardConfig, fmt: FormatConfig,
+def build_trainer(args: TeacherRLArguments, training: RLTGRPOConfig, reward_config: RewardConfig, fmt: FormatConfig,
                   tokenizer: PreTrainedTokenizerBase, student_tokenizer: PreTrainedTokenizerBase,
                   dataset: Dataset) -> RLTGRPOTrainer:
     """The models and the trainer: the teacher is loaded by TRL; the student is frozen, in the policy's dtype."""
@@ -120,10 +104,10 @@ def build_trainer(args: TeacherRLArguments, training: GRPOConfig, reward_config:
     )
 
 
-def parse(argv: Sequence[str] | None) -> tuple[TeacherRLArguments, DataArguments, GRPOConfig, RewardConfig,
+def parse(argv: Sequence[str] | None) -> tuple[TeacherRLArguments, DataArguments, RLTGRPOConfig, RewardConfig,
                                                 FormatConfig]:
-    return parse_command(argv, [TeacherRLArguments, DataArguments, GRPOConfig, RewardConfig, FormatConfig],
-                         "teacher-rl", __doc__.split("\n\n")[0], defaults=PAPER_DEFAULTS)
+    return parse_command(argv, [TeacherRLArguments, DataArguments, RLTGRPOConfig, RewardConfig, FormatConfig],
+                         "teacher-rl", __doc__.split("\n\n")[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

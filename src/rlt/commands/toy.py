@@ -1,7 +1,7 @@
 """``rlt toy init``: build the offline toy world (tiny models, synthetic addition task).
 
     rlt toy init --output_dir DIR [--operands 3 --low 50 --high 99 --n_train 20000 --n_heldout 500
-                              --model_size tiny --pretrain_max_steps 3000 --seed 0] [--config configs/toy/world.yaml]
+                              --model_size tiny --pretrain_max_steps 3000 --seed 0] [--config world.yaml]
 
 Writes a base model (char tokenizer + Qwen2 pretrained on addition facts; ``--pretrain_max_steps 0``
 leaves it untrained) and the task's data files into DIR (see
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlt.arguments import overwrite_option
-from rlt.config import parse_command, setup_logging
+from rlt.commands.arguments import overwrite_option
+from rlt.commands.parsing import parse_command, setup_logging
 from rlt.run_folder import RunFolder, settings
 from rlt.toy.world import ToyWorld, ToyWorldConfig, build_toy_world, check_base_model
 
@@ -51,8 +51,7 @@ def init(args: ToyInitArguments, config: ToyWorldConfig) -> ToyWorld:
 
 def parse(argv: Sequence[str] | None) -> tuple[ToyInitArguments, ToyWorldConfig]:
     """Options of ``rlt toy init`` (``argv`` without the subcommand)."""
-    return parse_command(argv, [ToyInitArguments, ToyWorldConfig], "toy init", __doc__.split("\n\n")[0],
-                         renamed={"--output": "--output_dir"})
+    return parse_command(argv, [ToyInitArguments, ToyWorldConfig], "toy init", __doc__.split("\n\n")[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -193,7 +193,7 @@ def _kinded(row: dict) -> str:
 
 def accuracy_table(summary: dict) -> str:
     """The demo's one table: each student's held-out accuracy (markdown), as ``rlt demo`` prints it."""
-    acc = summary["accuracy_detail"]
+    acc = summary["accuracy"]
     return "\n".join([
         "| student trained on | held-out accuracy (mean ± std) | per seed |", "| --- | --- | --- |",
         *(f"| {STUDENTS[k]} | {acc[k]['mean']:.3f} ± {acc[k]['std']:.3f} | "
@@ -219,7 +219,7 @@ def _duration(summary: dict) -> str:
 
 
 def _markdown(summary: dict, files: ReportFiles) -> str:
-    reward, gold = summary["reward_detail"], summary["teacher_gold_rate"]
+    reward, gold = summary["reward"], summary["teacher_gold_rate"]
     seeds = len(summary["seeds"])
     lines = [
         "# rlt demo", "",
@@ -276,9 +276,8 @@ def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], resu
     means = {k: acc[k]["mean"] for k in STUDENTS}
     problems = collected["heldout_problems"]
     summary = {
-        "accuracy": means,
-        "reward_before_rl": collected["reward"]["teacher_sft"]["mean"],
-        "reward_after_rl": collected["reward"]["teacher_rl"]["mean"],
+        "accuracy": acc,
+        "reward": collected["reward"],
         "wall_seconds": wall_seconds,
         "stages_run": len(results),
         "stages_resumed": sum(r.resumed for r in results.values()),
@@ -290,8 +289,6 @@ def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], resu
         "rl_minus_warmup": means["rl_teacher"] - means["warmup_teacher"],
         "rl_minus_warmup_per_seed": [rl - warmup for rl, warmup in
                                      zip(acc["rl_teacher"]["per_seed"], acc["warmup_teacher"]["per_seed"])],
-        "accuracy_detail": acc,
-        "reward_detail": collected["reward"],
         "teacher_gold_rate": collected["teacher_gold_rate"],
         "teacher_kinds": collected["teacher_kinds"],
         "evaluation": collected["evaluation"],

@@ -21,15 +21,15 @@ COLD_START_STUDENTS = ("warmup_teacher", "rl_teacher")
 
 
 def load_budget(quick: bool, path: Path) -> dict:
-    """The ``quick`` or ``full`` budget of a budgets YAML (configs/toy/demo_budgets.yaml): its seeds and, per
+    """A budgets YAML (configs/toy/demo_budgets.yaml): its ``seeds`` (``quick``: the first alone) and, per
     command, the flags appended to configs/toy/<command>.yaml (none for a command it does not name)."""
     if not path.is_file():
         raise UserError(f"--budgets {path}: no such file")
-    budgets = yaml.safe_load(path.read_text())
-    key = "quick" if quick else "full"
-    if not isinstance(budgets, dict) or key not in budgets:
-        raise UserError(f"--budgets {path}: no {key!r} budget in it")
-    return budgets[key]
+    budget = yaml.safe_load(path.read_text())
+    seeds = budget.get("seeds") if isinstance(budget, dict) else None
+    if not (isinstance(seeds, list) and seeds and all(isinstance(seed, int) for seed in seeds)):
+        raise UserError(f"--budgets {path}: expected `seeds:` a list of integers, then a list of flags per command")
+    return {**budget, "seeds": seeds[:1] if quick else seeds}
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,8 @@ class SeedStages:
     def world(self, stage: str, description: str, *flags: str, base_from: int | None = None) -> Stage:
         """``rlt toy init`` into ``run/<stage>`` with the budget's world flags; with ``base_from`` (a seed),
         copying that seed's pretrained base model instead of pretraining one."""
-        argv = ("toy", "init", "--config", str(self.configs / "world.yaml"), "--output_dir",
-                str(self.folders.folder(stage)), "--seed", str(self.seed), *flags, *self.budget["world"])
+        argv = ("toy", "init", "--output_dir", str(self.folders.folder(stage)), "--seed", str(self.seed), *flags,
+                *self.budget.get("world", ()))
         if base_from is None:
             return Stage(self.name(stage), argv, (), description)
         base = DemoOutputs(self.root).seed(base_from).world.base_model

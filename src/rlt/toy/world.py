@@ -54,13 +54,7 @@ MANIFEST = "world.json"
 # 149."), which is what a teacher that knows the answer tends to write. A student taught by it states an
 # answer without working half the time, and then guesses as badly as the answer-only student: it cannot
 # add three numbers in its head. RL on the RLT reward has to teach the teacher to write the running sum out.
-# Measured: warm-ups whose other half stopped one step short failed (a student that can add does the last
-# addition unaided), and so did one-step sums (`48+19+82=149`): with the operands restated next to the
-# total, one seed's student learned to add three numbers at once, and another's unlearned two-number sums.
-# An empty other half (no working, no answer) was no better (full demos): with 600-step students one
-# seed's warm-up student had not yet learned to copy the third number (held-out 0.111, under the
-# answer-only 0.171); with 1000-step students another's learned the three-number sum in one step (99.7%
-# of its unworked answers right).
+# Other mixes tried, and why they failed: docs/toy-world.md.
 WARMUP_MIX = {GOLD: 0.5, "restated_answer": 0.5}
 KIND_QUESTIONS = 100
 FILES = {

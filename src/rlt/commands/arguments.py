@@ -9,16 +9,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from rlt.data import DataError, RowRef, Rows, load_rows
+from rlt.data import RowRef, Rows, field_contains, read_input
 from rlt.errors import UserError
 from rlt.modeling import DType
-
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -53,25 +50,16 @@ class DataArguments:
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise UserError(f"limit must be a positive number of rows, got {self.limit}")
-        if self.where is not None and "=" not in self.where:
-            raise UserError(f"where must be FIELD=TEXT (e.g. url=2024), got {self.where!r}")
-
-    def keep(self, record: dict) -> bool:
-        """Whether a row passes ``--where`` (every row when it is not set)."""
-        if self.where is None:
-            return True
-        name, text = self.where.split("=", 1)
-        return text in str(record.get(name, ""))
+        if self.where is not None:
+            try:
+                field_contains(self.where)
+            except ValueError as error:
+                raise UserError(str(error)) from None
 
     def read(self, reader: Callable[[dict, RowRef], T]) -> Rows[T]:
-        """The rows of ``--dataset`` read by ``reader`` (:func:`rlt.data.load_rows`), logged with what was
-        skipped; none at all is an error."""
-        rows = load_rows(self.dataset, reader, self.split, on_error=self.on_error, limit=self.limit,
-                         subset=self.subset, keep=self.keep)
-        logger.info("%s: %s", self.dataset, rows.summary())
-        if not rows.items:
-            raise DataError(self.dataset, "no usable rows")
-        return rows
+        """The rows of ``--dataset`` read by ``reader`` (:func:`rlt.data.read_input`)."""
+        return read_input(self.dataset, reader, self.split, subset=self.subset, where=self.where, limit=self.limit,
+                          on_error=self.on_error)
 
 
 @dataclass

@@ -1,13 +1,12 @@
 """Supervised fine-tuning with TRL's ``SFTTrainer``: the shared core of ``teacher-sft`` and ``student-sft``.
 
 The commands build their records (:mod:`rlt.records`: token ids with a completion mask) and hand them
-here; this module owns what both need: the rows, the records' length check, and the trainer, run by
-:func:`rlt.training.run_training` (the run folder, resuming, saving, metrics).
+here; this module owns what both need: their options, the rows, the records' length check, and the
+trainer, run by :func:`rlt.training.run_training` (the run folder, resuming, saving, metrics).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,17 +14,14 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 from trl import SFTConfig, SFTTrainer
 
-from rlt.arguments import DataArguments, overwrite_option
+from rlt.commands.arguments import DataArguments, overwrite_option
 from rlt.data import Example, example_reader
+from rlt.defaults import default
 from rlt.errors import UserError
 from rlt.formats import TAG_STYLES, FormatConfig
 from rlt.modeling import load_tokenizer, model_init_kwargs
+from rlt.records import records_within
 from rlt.training import run_training, training_settings
-
-logger = logging.getLogger(__name__)
-
-# The records carry their own completion mask: the loss is on the completion unless a run says otherwise.
-SFT_DEFAULTS = {"completion_only_loss": True}
 
 
 @dataclass
@@ -37,19 +33,13 @@ class SFTArguments:
     overwrite: bool = overwrite_option()
 
 
-def records_within(records: list[dict], training: SFTConfig) -> list[dict]:
-    """The records with a target token within ``max_length`` (the SFTTrainer cuts each record there and
-    drops those left without one), checked before the trainer exists: none is an error, some a warning."""
-    if training.max_length is None or training.truncation_mode != "keep_start":
-        return records
-    kept = [r for r in records if 1 in r["completion_mask"][:training.max_length]]
-    if not kept:
-        raise UserError(f"no record has a target token within max_length={training.max_length} tokens: the "
-                        "prompts are longer than that (a long system prompt?); raise --max_length.")
-    if len(kept) < len(records):
-        logger.warning("%d of %d records are dropped: no target token within max_length=%d",
-                       len(records) - len(kept), len(records), training.max_length)
-    return kept
+@dataclass
+class RLTSFTConfig(SFTConfig):
+    """TRL's SFTConfig, the loss on the completion by default: rlt's records carry their own completion mask,
+    which TRL's automatic choice (``None``) would ignore, as it looks for prompt and completion columns."""
+
+    completion_only_loss: bool | None = default(SFTConfig, "completion_only_loss", True,
+                                                "the records carry their completion mask")
 
 
 def run_sft(command: str, args: SFTArguments, data: DataArguments, training: SFTConfig, fmt: FormatConfig,
@@ -62,7 +52,8 @@ def run_sft(command: str, args: SFTArguments, data: DataArguments, training: SFT
                         "answer already (completion_only_loss); leave assistant_only_loss off")
     tokenizer = load_tokenizer(args.model)
     examples = data.read(example_reader(TAG_STYLES[fmt.tag_format], require_trace=True)).items
-    records = records_within(build_records(examples, tokenizer, fmt), training)
+    cut_at = training.max_length if training.truncation_mode == "keep_start" else None
+    records = records_within(build_records(examples, tokenizer, fmt), cut_at)
 
     work = {"training": training_settings({"model": args.model, "dataset": data.dataset}, training, data=data,
                                           format=fmt)}

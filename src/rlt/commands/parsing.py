@@ -35,24 +35,17 @@ def parse_command(
     dataclass_types: Sequence[type],
     prog: str,
     description: str,
-    defaults: dict[str, Any] | None = None,
-    renamed: dict[str, str] | None = None,
+    presets: dict[str, Any] | None = None,
 ) -> tuple[Any, ...]:
-    """Parse ``argv`` into the dataclasses; ``defaults`` replace the dataclasses' own (YAML and flags win), and
-    make a required field (``--dataset``) optional.
-
-    ``renamed`` maps an old flag to its new name: it still works for one release, with a warning.
-    """
-    argv = _renamed(list(sys.argv[1:] if argv is None else argv), renamed or {}, prog)
+    """Parse ``argv`` into the dataclasses, whose defaults are the command's. ``presets`` (a benchmark's, in
+    ``evaluate``) replace them (YAML and flags win), and make a required field (``--dataset``) optional."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     _check_config_file(argv)
     parser = _Parser(dataclass_types, prog=f"rlt {prog}", description=description)
-    if any(issubclass(t, TrainingArguments) for t in dataclass_types) and not torch.cuda.is_available():
-        # TRL defaults to bf16, which fails on a CPU-only machine, and to gradient checkpointing, which buys
-        # nothing for CPU-sized models and warns; a config file or flag may still set either. Without use_cpu,
-        # accelerate leaves processes started by torchrun unaware of each other (each trains alone, all in one
-        # folder); with it they form one gloo group, as on GPUs.
-        parser.set_defaults(bf16=False, gradient_checkpointing=False, use_cpu=True)
-    parser.set_defaults_with_config(**(defaults or {}))  # a field given a default is no longer required
+    on_cpu = any(issubclass(t, TrainingArguments) for t in dataclass_types) and not torch.cuda.is_available()
+    if on_cpu:
+        parser.set_defaults(**CPU_TRAINING)
+    parser.set_defaults_with_config(**(presets or {}))  # a field given a default is no longer required
     try:
         parsed = parser.parse_args_and_config(args=argv)
     except (ValueError, OSError) as error:  # a config's own check (__post_init__), an unknown key, a missing file
@@ -60,7 +53,22 @@ def parse_command(
     for config in parsed:
         if isinstance(config, TrainingArguments):
             check_training_arguments(config)
+            if on_cpu:
+                _log_cpu_training(config)
     return parsed
+
+
+# TRL's training defaults assume a GPU. On a machine without CUDA: bf16, which fails there, off; gradient
+# checkpointing, which buys nothing for CPU-sized models, off; use_cpu on, without which accelerate leaves the
+# processes torchrun starts unaware of each other (each trains alone, all in one folder), with which they form
+# one gloo group, as on GPUs. A config file or flag still sets any of them.
+CPU_TRAINING = {"bf16": False, "gradient_checkpointing": False, "use_cpu": True}
+
+
+def _log_cpu_training(config: TrainingArguments) -> None:
+    applied = [f"{name}={value}" for name, value in CPU_TRAINING.items() if getattr(config, name) == value]
+    if applied:
+        logger.info("no CUDA device: training with %s (a config or flag sets them otherwise)", ", ".join(applied))
 
 
 def _check_config_file(argv: list[str]) -> None:
@@ -86,20 +94,9 @@ def _check_config_file(argv: list[str]) -> None:
         raise UserError(f"--config {path}: expected a mapping of option: value, got {type(config).__name__}")
 
 
-def _renamed(argv: list[str], renamed: dict[str, str], prog: str) -> list[str]:
-    out = []
-    for arg in argv:
-        flag, equals, value = arg.partition("=")
-        if flag in renamed:
-            logger.warning("rlt %s: %s is deprecated and goes in the next release: use %s", prog, flag, renamed[flag])
-            arg = renamed[flag] + equals + value
-        out.append(arg)
-    return out
-
-
 def configs_dir() -> Path:
     """The shipped configs: ``configs/`` of a source checkout, else ``<prefix>/share/rlt/configs``."""
-    checkout = Path(__file__).resolve().parents[2] / "configs"
+    checkout = Path(__file__).resolve().parents[3] / "configs"
     return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "rlt" / "configs"
 
 
