@@ -10,15 +10,24 @@ import pytest
 from rlt.cli import main as rlt
 from rlt.commands.parsing import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage, StageFailed, StageRefused
-from rlt.demo.stages import cold_start_stages, load_budget, seed_stages
+from rlt.demo.stages import (
+    REWARD_BUCKETS,
+    cold_start_stages,
+    for_transfer,
+    load_budget,
+    reward_outcome_stages,
+    seed_stages,
+    transfer_stages,
+)
+from rlt.toy.graded import GRADES
 
 SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "data" / "demo_smoke_budgets.yaml"
 
 
 def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys, pins):
-    """Every stage of `rlt demo --quick --cold_start true` for real, on tiny budgets (the shipped ones take
-    minutes), its figures pinned (tests/data/pinned_recipes.json; regenerate: ``git worktree add /tmp/pins-head
-    HEAD && .venv/bin/python tests/pinned.py --src /tmp/pins-head/src``).
+    """Every stage of `rlt demo --quick --cold_start true --reward_outcome true` for real, on tiny budgets (the
+    shipped ones take minutes), its figures pinned (tests/data/pinned_recipes.json; regenerate: ``git worktree add
+    /tmp/pins-head HEAD && .venv/bin/python tests/pinned.py --src /tmp/pins-head/src``).
 
     The paper's ordering (answer-only < warm-up < RL ≤ gold) cannot show at a budget the suite affords; measured
     on seed 0 (2 CPU cores, AMD EPYC), accuracies answer-only / warm-up / RL / gold:
@@ -33,8 +42,8 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys, pins):
     explanations (-5.164 before, -4.986 after: the teacher side of the claim), to the tolerance of tests/pinned.py.
     """
     out = tmp_path / "demo"
-    assert rlt(["demo", "--quick", "true", "--cold_start", "true", "--output_dir", str(out),
-                "--budgets", str(SMOKE_BUDGETS)]) == 0
+    assert rlt(["demo", "--quick", "true", "--cold_start", "true", "--reward_outcome", "true", "--output_dir",
+                str(out), "--budgets", str(SMOKE_BUDGETS)]) == 0
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert set(summary["accuracy"]) == {"answer_only", "warmup_teacher", "rl_teacher", "gold"}
     reward_before_rl, reward_after_rl = (summary["reward"][t]["mean"] for t in ("teacher_sft", "teacher_rl"))
@@ -55,7 +64,13 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys, pins):
         shares = summary["teacher_kinds"][teacher]
         assert sum(shares.values()) == pytest.approx(1.0)
         assert shares.get("gold", 0.0) == pytest.approx(summary["teacher_gold_rate"][teacher]["mean"])
-    for name in ("summary.md", "accuracy.png", "rl_reward.png", "samples.md", "commands.sh", "stages.json"):
+    outcome = summary["reward_outcome"]
+    rewards = outcome["per_seed"][0]["mean_reward"]
+    assert len(rewards) == len(outcome["per_seed"][0]["accuracy"]) == REWARD_BUCKETS and rewards == sorted(rewards)
+    assert sum(sum(sources.values()) for sources in outcome["per_seed"][0]["sources"]) == 40 * (len(GRADES) + 2)
+    assert "Spearman correlation of a bucket's mean reward" in (out / "report" / "summary.md").read_text()
+    for name in ("summary.md", "accuracy.png", "rl_reward.png", "reward_outcome.png", "samples.md", "commands.sh",
+                 "stages.json"):
         assert (out / "report" / name).stat().st_size > 0
     stages = json.loads((out / "report" / "stages.json").read_text())
     assert all(s["seconds"] > 0 and s["peak_memory_mib"] > 0 for s in stages.values())
@@ -86,6 +101,34 @@ def test_the_cold_start_follows_each_distilled_student(tmp_path):
     argv = stages["seed0/cold_start_warmup_teacher"].argv
     assert argv[argv.index("--model") + 1] == str(tmp_path / "seed0" / "student_warmup_teacher")
     assert argv[-len(budget["student_rl"]):] == tuple(budget["student_rl"])
+
+
+def test_reward_outcome_follows_both_teachers_explanations(tmp_path):
+    budget = load_budget(True, SMOKE_BUDGETS)
+    recipes = configs_dir() / "toy"
+    demo = {s.name for s in seed_stages(0, tmp_path, budget, recipes)}
+    stages = {s.name: s for s in reward_outcome_stages(0, tmp_path, budget, recipes)}
+    assert stages["seed0/graded"].needs == ("seed0/distill_teacher_sft", "seed0/distill_teacher_rl")
+    assert {n for s in stages.values() for n in s.needs} <= demo | set(stages)
+    assert len([name for name in stages if name.startswith("seed0/eval_reward_bucket")]) == REWARD_BUCKETS
+    score = stages["seed0/score_graded"].argv
+    assert score[score.index("--teacher") + 1] == str(tmp_path / "seed0" / "teacher_sft")
+    assert score[score.index("--student") + 1] == str(tmp_path / "seed0" / "student_gold")
+    assert "--seed" not in score
+
+
+def test_transfer_asks_a_subtraction_of_teachers_trained_on_additions(tmp_path):
+    budget = for_transfer(load_budget(True, SMOKE_BUDGETS), "subtraction")
+    recipes = configs_dir() / "toy"
+    demo = {s.name: s for s in seed_stages(0, tmp_path, budget, recipes)}
+    assert demo["seed0/world"].argv[-2:] == ("--pretrain_operators", "+-")  # the base knows subtraction facts
+    stages = {s.name: s for s in transfer_stages(1, tmp_path, budget, recipes, "subtraction", base_seed=0)}
+    world = stages["seed1/world_subtraction"]
+    assert ("--operators", "+-") == world.argv[world.argv.index("--operators"):][:2] and world.needs == ("seed0/world",)
+    assert world.argv[-2:] == ("--base_model", str(tmp_path / "seed0" / "world" / "base_model"))
+    distill = stages["seed1/subtraction_distill_teacher_rl"]
+    assert distill.needs == ("seed1/world_subtraction", "seed1/teacher_rl")
+    assert {f"seed1/eval_subtraction_{kind}" for kind in ("answer_only", "warmup_teacher", "rl_teacher")} <= set(stages)
 
 
 def test_a_missing_budgets_file_is_one_line(tmp_path, rlt_error):
@@ -120,7 +163,7 @@ def test_pipeline_runs_in_dependency_order_and_resumes(tmp_path, monkeypatch):
 def test_a_stage_stopped_by_a_mistake_is_one_line_naming_its_log(tmp_path):
     stages = [_stage("bad", "toy", "nonsense")]
     with pytest.raises(StageRefused, match=r"^stage bad stopped: rlt toy: unknown subcommand 'nonsense' "
-                                           r"\(subcommands: init\) \(its log: .*bad\.log\)$"):
+                                           r"\(subcommands: init, graded\) \(its log: .*bad\.log\)$"):
         Pipeline(stages, tmp_path / "state").run()
     assert not (tmp_path / "state" / "bad.done").exists()
 
@@ -162,9 +205,10 @@ def test_every_stage_reads_its_shipped_recipe(tmp_path):
     """Editing configs/toy/<command>.yaml (a student's steps, the teacher's reward) changes the demo."""
     budget = load_budget(True, SMOKE_BUDGETS)
     recipes = configs_dir() / "toy"
-    for stage in seed_stages(0, tmp_path, budget, recipes) + cold_start_stages(0, tmp_path, budget, recipes):
-        if stage.argv[:2] == ("toy", "init"):
-            assert "--config" not in stage.argv, stage.name  # the world is built from `rlt toy init`'s defaults
+    extra = cold_start_stages(0, tmp_path, budget, recipes) + reward_outcome_stages(0, tmp_path, budget, recipes)
+    for stage in seed_stages(0, tmp_path, budget, recipes) + extra:
+        if stage.argv[0] == "toy":
+            assert "--config" not in stage.argv, stage.name  # `rlt toy init` and `graded` run on their defaults
             continue
         command = stage.argv[0].replace("-", "_")
         config = stage.argv[stage.argv.index("--config") + 1]

@@ -139,3 +139,29 @@ def test_every_row_format_scores_and_an_empty_question_is_refused(model_dirs, tm
     empty = _write(tmp_path / "empty.jsonl", [{"question": " ", "solution": "2", "explanation": "e"}])
     with pytest.raises(DataError, match="line 1: field 'question' is empty"):
         _score(model_dirs, empty, tmp_path / "o2", "--debug")
+
+
+def test_reward_buckets_pool_every_explanation_and_cut_it_by_reward(model_dirs, tmp_path):
+    rows = [{**ROWS[1], "sources": ["right", "empty", "words"]}, ROWS[0], ROWS[2]]
+    out = ScoreOutputs(tmp_path / "buckets")
+    assert _score(model_dirs, _write(tmp_path / "in.jsonl", rows), out.folder, "--reward_buckets", "2") == 0
+    scored = out.read_scored()
+    pool = sorted([*zip(scored[0]["reward"], scored[0]["explanations"]), (scored[1]["reward"], "12+30=42."),
+                   (scored[2]["reward"], "forty-two")])
+    buckets = [read_jsonl(out.bucket(n)) for n in (1, 2)]
+    assert [len(b) for b in buckets] == [2, 3]  # five explanations: parts of equal size, to one
+    assert [(r["reward"], r["reasoning_trace"]) for b in buckets for r in b] == pool  # lowest first
+    assert {r["source"] for b in buckets for r in b} == {"right", "empty", "words", None}
+    summary = out.read_buckets()
+    assert [s["rows"] for s in summary] == [2, 3] and summary[0]["max_reward"] <= summary[1]["min_reward"]
+    assert summary[1]["mean_reward"] == pytest.approx(sum(r["reward"] for r in buckets[1]) / 3)
+    assert sum(sum(s["sources"].values()) for s in summary) == 5
+    # Cut into fewer parts from the same scores: nothing scored again, no part of the earlier cut left
+    assert _score(model_dirs, tmp_path / "in.jsonl", out.folder, "--reward_buckets", "1") == 0
+    assert len(read_jsonl(out.bucket(1))) == 5 and not out.bucket(2).exists()
+
+
+def test_reward_buckets_must_be_positive(model_dirs, tmp_path, rlt_error):
+    assert rlt_error(["score", "--teacher", model_dirs[0], "--student", model_dirs[1], "--dataset",
+                      _write(tmp_path / "in.jsonl", ROWS), "--output_dir", tmp_path / "out",
+                      "--reward_buckets", "0"]) == "reward_buckets must be at least 1, got 0"

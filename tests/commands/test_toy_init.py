@@ -35,9 +35,10 @@ def test_init_writes_the_world(tmp_path):
     for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
         assert (out / "base_model" / name).is_file()
     manifest = json.loads((out / "world.json").read_text())
-    assert manifest["config"] == {"operands": 3, "low": 50, "high": 99, "n_train": 200, "n_heldout": 50,
-                                  "model_size": "tiny", "pretrain_max_steps": 2, "pretrain_target_fact_accuracy": 0.98,
-                                  "pretrain_learning_rate": 5e-3, "base_model": None, "seed": 0}
+    assert manifest["config"] == {
+        "operands": 3, "low": 50, "high": 99, "operators": "+", "n_train": 200, "n_heldout": 50,
+        "model_size": "tiny", "pretrain_max_steps": 2, "pretrain_target_fact_accuracy": 0.98,
+        "pretrain_learning_rate": 5e-3, "pretrain_operators": "+", "base_model": None, "seed": 0}
     assert manifest["pretraining"]["steps"] == 2 and 0.0 <= manifest["pretraining"]["fact_accuracy"] <= 1.0
     assert manifest["rows"]["heldout"] == 50
 
@@ -63,9 +64,9 @@ def test_init_reads_a_yaml_config(tmp_path):
     assert rlt(["toy", "init", "--config", str(config_file), "--output_dir", str(out),
                 "--n_train", "30", "--n_heldout", "10", "--operands", "2", "--pretrain_max_steps", "0"]) == 0
     config = json.loads((out / "world.json").read_text())["config"]
-    assert config == {"operands": 2, "low": 50, "high": 99, "n_train": 30, "n_heldout": 10,
+    assert config == {"operands": 2, "low": 50, "high": 99, "operators": "+", "n_train": 30, "n_heldout": 10,
                       "model_size": "tiny", "pretrain_max_steps": 0, "pretrain_target_fact_accuracy": 0.98,
-                      "pretrain_learning_rate": 5e-3, "base_model": None, "seed": 0}
+                      "pretrain_learning_rate": 5e-3, "pretrain_operators": "+", "base_model": None, "seed": 0}
 
 
 def test_init_copies_a_given_base_model_and_its_pretraining_record(tmp_path):
@@ -78,6 +79,22 @@ def test_init_copies_a_given_base_model_and_its_pretraining_record(tmp_path):
     assert manifests[1]["pretraining"] == manifests[0]["pretraining"]
     assert manifests[1]["config"]["base_model"] == str(first / "base_model")
     assert _lines(second / "data" / "train.jsonl") != _lines(first / "data" / "train.jsonl")
+
+
+def test_a_subtraction_task_reads_the_same_frame_from_a_base_that_knows_subtraction(tmp_path, rlt_error):
+    base = tmp_path / "base"
+    assert _init(base, "--pretrain_operators", "+-") == 0
+    shifted = tmp_path / "shifted"
+    assert _init(shifted, "--operators", "+-", "--base_model", str(base / "base_model")) == 0
+    first = json.loads(_lines(shifted / "data" / "train.jsonl")[0])
+    a, b, c = map(int, re.fullmatch(r"What is (\d+)\+(\d+)-(\d+)\?", first["question"]).groups())
+    assert first["solution"] == str(a + b - c)
+    assert first["reasoning_trace"] == f"{a}+{b}={a + b}, {a + b}-{c}={a + b - c}"
+    assert rlt_error(["toy", "init", "--output_dir", tmp_path / "x", "--operators", "+-"]).startswith(
+        "operators '+-' ask what a base pretrained on '+' facts does not know")
+    assert rlt_error(["toy", "init", "--output_dir", tmp_path / "x", "--operators", "+-", "--low", "10",
+                      "--pretrain_operators", "+-"]).startswith(
+        "operators '+-' on operands from 10 to 99 can go below zero")
 
 
 def test_init_refuses_a_base_model_without_the_toy_tokenizer(tmp_path, bpe_tokenizer):

@@ -55,13 +55,14 @@ def test_each_output_file_is_named_in_one_module():
     from rlt.commands.distill import DistillOutputs
     from rlt.commands.evaluate import EvaluateOutputs
     from rlt.commands.score import ScoreOutputs
+    from rlt.commands.toy import GradedOutputs
     from rlt.demo.report import ReportFiles
     from rlt.run_folder import LOCK, RUN_INFO
     from rlt.toy.world import FILES, MANIFEST
     from rlt.training import TrainingOutputs
 
     names = {LOCK, RUN_INFO, MANIFEST, *(Path(path).name for path in FILES.values())}
-    for outputs in (DistillOutputs, EvaluateOutputs, ScoreOutputs, ReportFiles, TrainingOutputs):
+    for outputs in (DistillOutputs, EvaluateOutputs, ScoreOutputs, GradedOutputs, ReportFiles, TrainingOutputs):
         names |= _file_names(outputs)
     assert {"distilled.jsonl", "results.jsonl", "scored.jsonl", "metrics.jsonl", "summary.md"} <= names
     sources = {module: path.read_text() for module, path in _modules()}

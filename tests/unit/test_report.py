@@ -1,10 +1,12 @@
-"""The demo report's verdict on the paper's ordering."""
+"""The demo report's verdict on the paper's ordering, and its rank correlation of reward and outcome."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rlt.demo.report import ordering_holds
+from rlt.demo.report import ordering_holds, ranks, spearman
 
 BASE = {"answer_only": 0.1, "warmup_teacher": 0.4, "rl_teacher": 0.9, "gold": 0.95}
 
@@ -29,3 +31,51 @@ def test_ordering_is_strict_below_the_rl_teacher_student(change, holds):
 ])
 def test_rl_teacher_student_may_pass_gold_only_by_sampling_error(rl, gold, problems, holds):
     assert ordering_holds({**BASE, "rl_teacher": rl, "gold": gold}, problems) is holds
+
+
+def _spearman_reference(x, y):
+    """Spearman's rho for values without ties: 1 - 6·Σd² / (n(n²-1)), in float64 from plain ranks."""
+    rank = {v: i + 1 for i, v in enumerate(sorted(x))}, {v: i + 1 for i, v in enumerate(sorted(y))}
+    d2 = sum((rank[0][a] - rank[1][b]) ** 2 for a, b in zip(x, y))
+    n = len(x)
+    return 1 - 6 * d2 / (n * (n * n - 1))
+
+
+@given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=2, max_size=30,
+                unique_by=(lambda p: p[0], lambda p: p[1])))
+def test_spearman_matches_the_textbook_formula_without_ties(pairs):
+    x, y = zip(*pairs)
+    assert spearman(x, y) == pytest.approx(_spearman_reference(x, y), abs=1e-12)
+
+
+@given(st.lists(st.integers(-3, 3), min_size=2, max_size=20), st.lists(st.integers(-3, 3), min_size=2, max_size=20))
+def test_spearman_is_a_correlation_that_monotone_maps_keep(x, y):
+    n = min(len(x), len(y))
+    x, y = x[:n], y[:n]
+    rho = spearman(x, y)
+    if len(set(x)) == 1 or len(set(y)) == 1:
+        assert rho is None
+        return
+    assert -1 - 1e-12 <= rho <= 1 + 1e-12
+    assert spearman([v ** 3 + 5 for v in x], y) == pytest.approx(rho, abs=1e-12)
+    assert spearman(x, x) == pytest.approx(1.0)
+
+
+def test_tied_values_share_their_mean_rank():
+    assert ranks([10, 20, 20, 5]) == [2, 3.5, 3.5, 1]
+    # Pearson of the tie-averaged ranks [1, 2.5, 2.5, 4] and [1, 2, 3, 4], by hand: 4.5 / sqrt(4.5 · 5)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(4.5 / (4.5 * 5) ** 0.5, abs=1e-12)
+
+
+def test_explained_shares_count_gold_and_chains_ending_at_the_solution(tmp_path):
+    from rlt.commands.distill import DistillOutputs
+    from rlt.data import write_jsonl
+    from rlt.demo.report import explained_shares
+
+    rows = [("What is 50+60-70?", "40", "50+60=110, 110-70=40"),  # gold
+            ("What is 50+60-70?", "40", "50+60=110, 110+70=40"),  # ends at the solution, wrongly
+            ("What is 50+60+70?", "180", "The answer is 180."),
+            ("What is 50+60+70?", "180", "50+60=110, 110+70=181")]
+    distillation = DistillOutputs(tmp_path)
+    write_jsonl(distillation.messages, [{"question": q, "solution": s, "reasoning_trace": t} for q, s, t in rows])
+    assert explained_shares(distillation) == (0.25, 0.5)

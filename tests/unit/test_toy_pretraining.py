@@ -28,6 +28,18 @@ def test_fact_documents_hold_true_facts_of_the_additions_explanations_make():
     assert fact_documents(TASK, 200, PretrainingConfig(facts_per_document=5, seed=1)) != documents
 
 
+def test_subtraction_facts_are_half_of_a_plus_minus_pretraining_and_never_below_zero():
+    facts = [fact for document in fact_documents(TASK, 400, PretrainingConfig(operators="+-"))
+             for fact in document.split(FACT_SEPARATOR)]
+    subtractions = 0
+    for fact in facts:
+        a, sign, b, value = re.fullmatch(r"(\d+)([+-])(\d+)=(\d+)", fact).groups()
+        a, b, value = int(a), int(b), int(value)
+        assert value == (a + b if sign == "+" else a - b) >= 0 and 10 <= a <= 198 and b <= 99
+        subtractions += sign == "-"
+    assert 0.45 < subtractions / len(facts) < 0.55
+
+
 def _mean_loss(model, tokenizer, documents) -> float:
     batch = tokenizer(documents, return_tensors="pt", padding=True)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
@@ -64,15 +76,18 @@ class _Calculator(torch.nn.Module):
         rows = []
         for ids in input_ids.tolist():
             prompt = self.tokenizer.decode(ids, skip_special_tokens=True)
-            a, b = map(int, prompt.rstrip("=").split("+"))
-            rows.append(ids + self.tokenizer.encode(f"{a + b + self.error},", add_special_tokens=False))
+            a, sign, b = re.fullmatch(r"(\d+)([+-])(\d+)=", prompt).groups()
+            value = int(a) + int(b) if sign == "+" else int(a) - int(b)
+            rows.append(ids + self.tokenizer.encode(f"{value + self.error},", add_special_tokens=False))
         width = max(map(len, rows))
         return torch.tensor([row + [self.tokenizer.pad_token_id] * (width - len(row)) for row in rows])
 
 
+@pytest.mark.parametrize("operators", ["+", "+-"])
 @pytest.mark.parametrize(("error", "expected"), [(0, 1.0), (1, 0.0)])
-def test_fact_accuracy_counts_right_sums(char_tokenizer, error, expected):
-    assert fact_accuracy(_Calculator(char_tokenizer, error), char_tokenizer, TASK, count=50) == expected
+def test_fact_accuracy_counts_right_values(char_tokenizer, error, expected, operators):
+    calculator = _Calculator(char_tokenizer, error)
+    assert fact_accuracy(calculator, char_tokenizer, TASK, count=50, operators=operators) == expected
 
 
 def test_an_untrained_model_knows_no_facts(char_tokenizer):

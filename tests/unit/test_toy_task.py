@@ -36,7 +36,22 @@ from rlt.toy.world import ToyWorld, ToyWorldConfig, ToyWorldError, build_toy_wor
 
 HYPOTHESIS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Small operands too: zeros make repeated steps (5+0=5, 5+0=5) and sums that a wrong step could push below 0.
-NUMBERS = st.lists(st.one_of(st.integers(0, 3), st.integers(0, 999)), min_size=2, max_size=6)
+# Signed operands too (a subtraction, ``85-26``), never taking a running sum below zero.
+OPERANDS = st.lists(st.one_of(st.integers(0, 3), st.integers(0, 999)), min_size=2, max_size=6)
+
+
+@st.composite
+def _signed(draw):
+    numbers = draw(OPERANDS)
+    total, signed = numbers[0], [numbers[0]]
+    for n in numbers[1:]:
+        n = -n if n <= total and draw(st.booleans()) else n
+        total += n
+        signed.append(n)
+    return signed
+
+
+NUMBERS = _signed()
 SEEDS = st.integers(0, 2**32 - 1)
 
 
@@ -62,14 +77,31 @@ def test_numbers_are_parsed_back_from_the_question(numbers):
 
 @pytest.mark.parametrize("text", ["What is 47?", "What is 47+38", "what is 1+2?", "What is 1+-2?"])
 def test_numbers_of_rejects_other_text(text):
-    with pytest.raises(ValueError, match="not an addition question"):
+    with pytest.raises(ValueError, match="not a question of the toy task"):
         numbers_of(text)
 
 
-@pytest.mark.parametrize("kwargs", [{"operands": 1}, {"low": -1}, {"low": 5, "high": 4}])
+@pytest.mark.parametrize("kwargs", [{"operands": 1}, {"low": -1}, {"low": 5, "high": 4}, {"operators": "*"},
+                                    {"operators": "+-+"}, {"operators": "+-", "low": 10}, {"operators": "-"}])
 def test_task_validates_its_fields(kwargs):
     with pytest.raises(ValueError):
         AdditionTask(**kwargs)
+
+
+def test_a_subtraction_is_one_more_running_sum():
+    assert question([47, 38, -26]) == "What is 47+38-26?" and solution([47, 38, -26]) == "59"
+    assert gold_explanation([47, 38, -26]) == "47+38=85, 85-26=59"
+    assert corrupt([47, 38, -26], "skipped_step", random.Random(0)) == "47+38-26=59"
+    with pytest.raises(ValueError, match="no running sum below zero"):
+        gold_explanation([5, -6, 9])
+
+
+def test_operators_keep_the_questions_frame():
+    plain, shifted = AdditionTask(seed=3).splits(50, 10), AdditionTask(seed=3, operators="+-").splits(50, 10)
+    for added, subtracted in zip(plain[0] + plain[1], shifted[0] + shifted[1]):
+        a, b, c = numbers_of(added.question)
+        assert subtracted.question == f"What is {a}+{b}-{c}?" and subtracted.solution == str(a + b - c)
+        assert subtracted.reasoning_trace == f"{a}+{b}={a + b}, {a + b}-{c}={a + b - c}"
 
 
 # Splits ------------------------------------------------------------------------------------------
@@ -238,9 +270,10 @@ def test_world_files(toy_world: ToyWorld):
     for row in by_kind:
         assert explanation_kind(numbers_of(row["question"]), row["explanation"]) == row["kind"]
     manifest = json.loads(toy_world.manifest.read_text())
-    assert manifest["config"] == {"operands": 3, "low": 50, "high": 99, "n_train": 400, "n_heldout": 100,
-                                  "model_size": "tiny", "pretrain_max_steps": 0, "pretrain_target_fact_accuracy": 0.98,
-                                  "pretrain_learning_rate": 5e-3, "base_model": None, "seed": 0}
+    assert manifest["config"] == {
+        "operands": 3, "low": 50, "high": 99, "operators": "+", "n_train": 400, "n_heldout": 100,
+        "model_size": "tiny", "pretrain_max_steps": 0, "pretrain_target_fact_accuracy": 0.98,
+        "pretrain_learning_rate": 5e-3, "pretrain_operators": "+", "base_model": None, "seed": 0}
     assert manifest["pretraining"]["steps"] == 0 and manifest["pretraining"]["fact_accuracy"] < 0.05  # untrained
     assert all((toy_world.root / path).exists() for path in manifest["files"].values())
 
@@ -326,3 +359,9 @@ def test_an_unfinished_build_is_completed(tmp_path):
     world.heldout.unlink()
     rebuilt = build_toy_world(tmp_path, config)
     assert rebuilt.is_complete() and len(_read(rebuilt.heldout)) == 10
+
+
+def test_a_slip_before_a_subtraction_keeps_every_sum_readable():
+    for seed in range(50):  # [5, 3, -8] ends at 0: a slip downwards would take the last sum below zero
+        text = corrupt([5, 3, -8], "wrong_intermediate", random.Random(seed))
+        assert explanation_kind([5, 3, -8], text) == "wrong_intermediate", text

@@ -1,6 +1,6 @@
 """``rlt demo``: the paper's claim in miniature, offline on a CPU.
 
-    rlt demo [--quick true] [--cold_start true] [--output_dir runs/demo]
+    rlt demo [--quick true] [--cold_start true] [--transfer true] [--reward_outcome true|false] [--output_dir DIR]
 
 For each seed, on the toy world (multi-operand addition, tiny local models):
 
@@ -14,7 +14,13 @@ For each seed, on the toy world (multi-operand addition, tiny local models):
    reward: its mean before and after RL), and train a fresh student on each teacher's explanations;
 5. evaluate the four students on held-out questions;
 6. with ``--cold_start true``, the paper's cold start: ordinary RL (``rlt student-rl``, exact-answer
-   reward, the same budget for both) from the warm-up-teacher and the RL-teacher students, evaluated too.
+   reward, the same budget for both) from the warm-up-teacher and the RL-teacher students, evaluated too;
+7. with ``--transfer true``, zero-shot transfer: the teachers (trained on additions only) explain questions
+   of the same frame that subtract (``a+b-c``, the base model pretrained on subtraction facts too), students
+   are distilled from each and from answers alone, and evaluated on that task;
+8. with ``--reward_outcome`` (on by default in the full demo, off in the quick one), reward against outcome:
+   explanations of graded quality and both teachers' own, cut by RLT reward into buckets, a student distilled
+   from each, and the Spearman correlation of a bucket's mean reward with its student's accuracy.
 
 Every stage is the ``rlt`` command a user would run (listed in the report), run by
 :mod:`rlt.demo.pipeline`: two at a time where they are independent, skipped when a killed demo is
@@ -33,11 +39,29 @@ from pathlib import Path
 from rlt.commands.arguments import overwrite_option
 from rlt.commands.parsing import configs_dir, parse_command, setup_logging
 from rlt.demo.pipeline import Pipeline
-from rlt.demo.report import ReportFiles, accuracy_table, cold_start_table, write_report
-from rlt.demo.stages import DemoOutputs, cold_start_stages, load_budget, seed_stages
+from rlt.demo.report import (
+    ReportFiles,
+    accuracy_table,
+    cold_start_table,
+    reward_outcome_table,
+    transfer_table,
+    write_report,
+)
+from rlt.demo.stages import (
+    DemoOutputs,
+    cold_start_stages,
+    for_transfer,
+    load_budget,
+    reward_outcome_stages,
+    seed_stages,
+    transfer_stages,
+)
 from rlt.run_folder import RunFolder, settings
 
 logger = logging.getLogger(__name__)
+
+# The transfer task of --transfer: the same three-operand frame, asking a+b-c (rlt.demo.stages.SHIFTS).
+TRANSFER_SHIFT = "subtraction"
 
 
 @dataclass
@@ -48,6 +72,12 @@ class DemoArguments:
     cold_start: bool = field(default=False, metadata={
         "help": "Also run student-rl from the warm-up- and RL-teacher students (the paper's cold start) and "
                 "report their accuracy before and after."})
+    transfer: bool = field(default=False, metadata={
+        "help": "Also let both teachers explain a task they never trained on (a+b-c; the base model is then "
+                "pretrained on subtraction facts too) and report the students distilled from them on it."})
+    reward_outcome: bool | None = field(default=None, metadata={
+        "help": "Also distil a student from each reward bucket of graded explanations and report how the reward "
+                "ranks them against what students learn (default: on in the full demo, off with --quick)."})
     workers: int = field(default=2, metadata={
         "help": "Stages run at once (each gets cores / workers threads; one that runs alone gets every core)."})
     budgets: str | None = field(
@@ -61,6 +91,8 @@ def run(args: DemoArguments) -> dict:
     outputs = DemoOutputs(Path(args.output_dir))
     configs = configs_dir() / "toy"
     budget = load_budget(args.quick, Path(args.budgets) if args.budgets else configs / "demo_budgets.yaml")
+    if args.transfer:
+        budget = for_transfer(budget, TRANSFER_SHIFT)
 
     # Stages of every seed, run two at a time where independent
     seeds = budget["seeds"]
@@ -68,6 +100,12 @@ def run(args: DemoArguments) -> dict:
               for stage in seed_stages(seed, outputs.folder, budget, configs, base_seed=seeds[0])]
     if args.cold_start:
         stages += [stage for seed in seeds for stage in cold_start_stages(seed, outputs.folder, budget, configs)]
+    if args.transfer:
+        stages += [stage for seed in seeds for stage in transfer_stages(seed, outputs.folder, budget, configs,
+                                                                         TRANSFER_SHIFT, base_seed=seeds[0])]
+    reward_outcome = not args.quick if args.reward_outcome is None else args.reward_outcome
+    if reward_outcome:
+        stages += [stage for seed in seeds for stage in reward_outcome_stages(seed, outputs.folder, budget, configs)]
 
     # The demo's folder is its own (a second demo there is refused); each stage's command keeps its stage's
     # folder to its own run, so a demo of other budgets stops at the first stage whose folder holds another run
@@ -76,11 +114,16 @@ def run(args: DemoArguments) -> dict:
         claim.start(arguments=args, budget=budget)
         results = Pipeline(stages, outputs.logs, workers=args.workers).run()
         summary = write_report(outputs.folder, seeds, stages, results, wall_seconds=time.perf_counter() - started,
-                               cold_start=args.cold_start)
+                               cold_start=args.cold_start, reward_outcome=reward_outcome,
+                               transfer=TRANSFER_SHIFT if args.transfer else None)
         claim.finish()
     print(accuracy_table(summary))
     if args.cold_start:
         print(cold_start_table(summary))
+    if args.transfer:
+        print(transfer_table(summary))
+    if reward_outcome:
+        print(reward_outcome_table(summary))
     logger.info("report: %s", ReportFiles(outputs.report).summary_md)
     return summary
 

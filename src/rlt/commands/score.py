@@ -7,6 +7,10 @@ Input rows are any row rlt reads (:mod:`rlt.data`: a question and a solution) th
 adds ``reward`` and one field per reward term (lists, aligned with ``explanations``, for list rows).
 With ``--keep_best``, the output has one row per question: the candidate with the highest reward among
 all rows of that question, as ``explanation``, with its terms, plus ``candidates`` and ``candidate_rewards``.
+With ``--reward_buckets N``, every explanation of every row is also pooled, ranked by reward and cut into N
+parts of equal size, lowest first (``reward_bucket1.jsonl`` … ``reward_bucketN.jsonl``, student rows with
+``reasoning_trace``, ``reward`` and the row's ``sources`` entry as ``source``; ``buckets.json`` sums them up):
+students distilled from each show whether the reward ranks explanations as students learn from them.
 
 Writes ``output_dir/scored.jsonl`` and the run record (:class:`ScoreOutputs`). Scores are
 saved to ``scores.journal.jsonl`` as they are computed: a killed run started again with the same
@@ -17,13 +21,14 @@ only what is new.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlt.commands.arguments import DataArguments, InferenceArguments, overwrite_option, positive
 from rlt.commands.parsing import parse_command, setup_logging
-from rlt.data import DataError, RowRef, checked, normalize_record, read_jsonl, write_jsonl
+from rlt.data import DataError, RowRef, checked, normalize_record, read_json, read_jsonl, write_json, write_jsonl
 from rlt.formats import STRATOS, TAG_STYLES, FormatConfig, SequenceBuilder, TagStyle
 from rlt.jobs import Job, Journal, digest
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
@@ -40,11 +45,13 @@ class ScoreArguments:
     student: str = field(metadata={"help": "Student model (frozen judge): a local folder or a Hugging Face name."})
     output_dir: str = field(metadata={"help": "Where the scored rows and the run record go."})
     keep_best: bool = field(default=False, metadata={"help": "Write one row per question: its best candidate."})
+    reward_buckets: int | None = field(default=None, metadata={
+        "help": "Also pool every explanation, rank by reward and write N equal parts, lowest first."})
     batch_size: int = field(default=64, metadata={"help": "Candidates scored per reward call."})
     overwrite: bool = overwrite_option()
 
     def __post_init__(self) -> None:
-        positive(self, "batch_size")
+        positive(self, "batch_size", "reward_buckets")
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,17 @@ class ScoreOutputs:
     folder: Path
     scored = OutputFile("scored.jsonl")
     scores_journal = OutputFile("scores.journal.jsonl")
+    buckets = OutputFile("buckets.json")
 
     def read_scored(self) -> list[dict]:
         return read_jsonl(self.scored)
+
+    def bucket(self, number: int) -> Path:
+        """``--reward_buckets``' part ``number`` (1: the lowest rewards)."""
+        return self.folder / f"reward_bucket{number}.jsonl"
+
+    def read_buckets(self) -> list[dict]:
+        return read_json(self.buckets)
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,42 @@ def best_rows(rows: Sequence[ScoreRow], terms: dict[Hashable, dict]) -> list[dic
     return out
 
 
+def reward_buckets(rows: Sequence[ScoreRow], terms: dict[Hashable, dict], count: int) -> list[list[dict]]:
+    """Every candidate as a student row, ranked by reward (ties in input order) and cut into ``count`` parts
+    whose sizes differ by one at most, lowest rewards first."""
+    pool = []
+    for row in rows:
+        sources = row.record.get("sources")
+        for i, candidate in enumerate(row.candidates):
+            source = sources[i] if isinstance(sources, list) and i < len(sources) else None
+            pool.append({"question": candidate.question, "solution": candidate.solution,
+                         "reasoning_trace": candidate.explanation, "reward": terms[candidate.key]["terms"]["reward"],
+                         "source": source})
+    pool.sort(key=lambda item: item["reward"])
+    bounds = [round(i * len(pool) / count) for i in range(count + 1)]
+    return [pool[start:end] for start, end in zip(bounds, bounds[1:])]
+
+
+def bucket_summary(bucket: Sequence[dict]) -> dict:
+    """A part's size, its rewards' mean and range, and how many of its explanations come from each source."""
+    rewards = [item["reward"] for item in bucket]
+    return {"rows": len(bucket), "mean_reward": sum(rewards) / len(rewards) if rewards else None,
+            "min_reward": min(rewards, default=None), "max_reward": max(rewards, default=None),
+            "sources": dict(Counter(str(item["source"]) for item in bucket).most_common())}
+
+
+def write_reward_buckets(outputs: ScoreOutputs, buckets: Sequence[Sequence[dict]]) -> None:
+    """Write the parts and their summary, removing the parts of an earlier cut into more."""
+    for stale in outputs.folder.glob("reward_bucket*.jsonl"):
+        stale.unlink()
+    for number, bucket in enumerate(buckets, start=1):
+        write_jsonl(outputs.bucket(number), bucket)
+    write_json(outputs.buckets, [{"bucket": number, "file": outputs.bucket(number).name, **bucket_summary(bucket)}
+                                 for number, bucket in enumerate(buckets, start=1)])
+    logger.info("wrote %d reward buckets of %s explanations to %s", len(buckets),
+                "/".join(str(len(b)) for b in buckets), outputs.folder)
+
+
 def run(args: ScoreArguments, data: DataArguments, inference: InferenceArguments, reward_config: RewardConfig,
         format_config: FormatConfig) -> list[dict]:
     outputs = ScoreOutputs(Path(args.output_dir))
@@ -170,9 +221,9 @@ def run(args: ScoreArguments, data: DataArguments, inference: InferenceArguments
     work = {"scores": settings({"teacher": args.teacher, "student": args.student, "dataset": data.dataset},
                                ignore=SPEED_ONLY | ROW_SELECTION, data=data, inference=inference, reward=reward_config,
                                format=format_config)}
-    shape = settings({"dataset": data.dataset}, data=data, keep_best=args.keep_best)
-    with RunFolder(outputs.folder, "score").claim(work, shape, overwrite=args.overwrite,
-                                                  expected=(outputs.scored,)) as claim:
+    shape = settings({"dataset": data.dataset}, data=data, keep_best=args.keep_best, reward_buckets=args.reward_buckets)
+    expected = (outputs.scored, *((outputs.buckets,) if args.reward_buckets else ()))
+    with RunFolder(outputs.folder, "score").claim(work, shape, overwrite=args.overwrite, expected=expected) as claim:
         if claim.finished:
             logger.info("%s holds these scores, finished: nothing to do (--overwrite true scores again)",
                         outputs.folder)
@@ -191,6 +242,8 @@ def run(args: ScoreArguments, data: DataArguments, inference: InferenceArguments
         done = Job(journal, lambda c: [c.key]).run(candidates, score)
         scored = best_rows(rows, done) if args.keep_best else scored_rows(rows, done)
         write_jsonl(outputs.scored, scored)
+        if args.reward_buckets:
+            write_reward_buckets(outputs, reward_buckets(rows, done, args.reward_buckets))
         claim.finish()
     rewards = [done[c.key]["terms"]["reward"] for c in candidates]
     if rewards:

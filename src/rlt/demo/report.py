@@ -8,6 +8,7 @@ RL run's metrics), through the commands' typed outputs, so a report can be rebui
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -17,9 +18,9 @@ from pathlib import Path
 from rlt.commands.distill import DistillOutputs
 from rlt.data import read_json, write_json
 from rlt.demo.pipeline import Stage, StageResult
-from rlt.demo.stages import COLD_START_STUDENTS, DemoOutputs, SeedFolders
+from rlt.demo.stages import COLD_START_STUDENTS, REWARD_BUCKETS, TRANSFER_STUDENTS, DemoOutputs, SeedFolders
 from rlt.run_folder import SUMMARY, OutputFile
-from rlt.toy.task import explanation_kind, numbers_of
+from rlt.toy.task import GOLD, explanation_kind, numbers_of
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class ReportFiles:
     commands = OutputFile("commands.sh")
     accuracy_plot = OutputFile("accuracy.png")
     rl_plot = OutputFile("rl_reward.png")
+    reward_outcome_plot = OutputFile("reward_outcome.png")
     samples = OutputFile("samples.md")
 
     def read_summary(self) -> dict:
@@ -94,6 +96,74 @@ def collect_cold_start(root: Path, seeds: Sequence[int]) -> dict:
             for student in COLD_START_STUDENTS}
 
 
+def explained_shares(distillation: DistillOutputs) -> tuple[float, float]:
+    """Of a teacher's explanations: the share that is gold, and the share whose last step ends at the solution
+    (the answer the teacher was shown)."""
+    rows = distillation.read_messages()
+    gold = [explanation_kind(numbers_of(r["question"]), r["reasoning_trace"]) == GOLD for r in rows]
+    reached = [re.findall(r"=(\d+)", r["reasoning_trace"])[-1:] == [r["solution"]] for r in rows]
+    return statistics.fmean(gold), statistics.fmean(reached)
+
+
+def collect_transfer(root: Path, seeds: Sequence[int], shift: str) -> dict:
+    """Held-out accuracy on the new task of the students distilled from each teacher's explanations of it (and
+    of one on answers alone), and what share of each teacher's explanations is gold or ends at the solution."""
+    runs = _seeds(root, seeds)
+    accuracy = {kind: _spread([r.evaluation(f"{shift}_{kind}").read_summary()["pass@1"] for r in runs])
+                for kind in TRANSFER_STUDENTS}
+    explained = {teacher: [explained_shares(r.distillation(teacher, f"{shift}_")) for r in runs]
+                 for teacher in TEACHERS}
+    rl, warmup = accuracy["rl_teacher"]["per_seed"], accuracy["warmup_teacher"]["per_seed"]
+    return {"shift": shift, "accuracy": accuracy,
+            "rl_beats_warmup_per_seed": [a > b for a, b in zip(rl, warmup)],
+            "teacher_gold_rate": {t: _spread([gold for gold, _ in shares]) for t, shares in explained.items()},
+            "teacher_reaches_solution": {t: _spread([reached for _, reached in shares])
+                                         for t, shares in explained.items()}}
+
+
+def ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks, tied values sharing the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    result = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for i in order[start:end + 1]:
+            result[i] = (start + end) / 2 + 1
+        start = end + 1
+    return result
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (Pearson's on tie-averaged ranks); None when either side is constant.
+
+    Written here because it is the report's one statistic and scipy is not otherwise a dependency."""
+    rx, ry = ranks(x), ranks(y)
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    return sxy / math.sqrt(sxx * syy) if sxx and syy else None
+
+
+def collect_reward_outcome(root: Path, seeds: Sequence[int]) -> dict:
+    """Each reward bucket's mean reward, main sources and student's held-out accuracy, per seed and on the means
+    over seeds, and the Spearman correlation of reward and accuracy on each."""
+    runs = _seeds(root, seeds)
+    per_seed = []
+    for run in runs:
+        buckets = run.graded_scores.read_buckets()
+        accuracy = [run.evaluation(f"reward_bucket{b['bucket']}").read_summary()["pass@1"] for b in buckets]
+        per_seed.append({"mean_reward": [b["mean_reward"] for b in buckets], "accuracy": accuracy,
+                         "sources": [b["sources"] for b in buckets]})
+    means = {key: [statistics.fmean(values) for values in zip(*(s[key] for s in per_seed))]
+             for key in ("mean_reward", "accuracy")}
+    return {"buckets": REWARD_BUCKETS, "per_seed": per_seed, "means": means,
+            "spearman": spearman(means["mean_reward"], means["accuracy"]),
+            "spearman_per_seed": [spearman(s["mean_reward"], s["accuracy"]) for s in per_seed]}
+
+
 def ordering_holds(accuracy: dict[str, float], problems: int) -> bool:
     """The paper's claim in miniature: answer-only < warm-up-teacher student < RL-teacher student ≤ gold.
 
@@ -143,6 +213,33 @@ def plot_rl_curves(root: Path, seeds: Sequence[int], path: Path) -> None:
             axis.set_xlabel("GRPO step (0: the warm-up teacher)")
     axes[0].legend()
     figure.suptitle("RLT reward and its terms during teacher RL (training prompts)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_reward_outcome(outcome: dict, seeds: Sequence[int], path: Path) -> None:
+    """Each bucket's student accuracy against the bucket's mean reward, a line per seed (symlog x: rewards span
+    two orders of magnitude below zero)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7.5, 3.8))
+    for seed, run in zip(seeds, outcome["per_seed"]):
+        axis.plot(run["mean_reward"], run["accuracy"], "o-", label=f"seed {seed}", alpha=0.8)
+    means = outcome["means"]
+    for number, (reward, accuracy) in enumerate(zip(means["mean_reward"], means["accuracy"]), start=1):
+        axis.annotate(str(number), (reward, accuracy), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    axis.set_xscale("symlog")
+    axis.set_xlabel("mean RLT reward of the bucket's explanations (symlog)")
+    axis.set_ylabel("its student's held-out accuracy")
+    axis.set_ylim(-0.02, 1.02)
+    rho = outcome["spearman"]
+    axis.set_title(f"Reward against outcome: {outcome['buckets']} buckets, Spearman "
+                   f"{'n/a' if rho is None else f'{rho:.2f}'} on the means")
+    axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -211,6 +308,53 @@ def cold_start_table(summary: dict) -> str:
         *(f"| {STUDENTS[k]} | {cell(v['before'])} | {cell(v['after'])} |" for k, v in summary["cold_start"].items())])
 
 
+def transfer_table(summary: dict) -> str:
+    """Held-out accuracy on the new task of each transfer student, then the verdict and what the teachers wrote."""
+    transfer = summary["transfer"]
+
+    def cell(spread: dict) -> str:
+        return f"{spread['mean']:.3f} ± {spread['std']:.3f} | {', '.join(f'{v:.3f}' for v in spread['per_seed'])}"
+
+    wins = transfer["rl_beats_warmup_per_seed"]
+    teachers = "; ".join(f"{TEACHERS[t]}: {transfer['teacher_gold_rate'][t]['mean']:.1%} gold, "
+                         f"{transfer['teacher_reaches_solution'][t]['mean']:.1%} ending at the solution"
+                         for t in TEACHERS)
+    return "\n".join([
+        f"| transfer to {transfer['shift']}: student trained on | held-out accuracy (mean ± std) | per seed |",
+        "| --- | --- | --- |",
+        *(f"| {STUDENTS[k].replace('explanations', 'explanations of the new task')} | "
+          f"{cell(transfer['accuracy'][k])} |" for k in TRANSFER_STUDENTS), "",
+        f"RL-teacher student above the warm-up-teacher student on {sum(wins)} of {len(wins)} seeds. "
+        f"The teachers' explanations of the new task ({teachers}, means over seeds)."])
+
+
+def reward_outcome_table(summary: dict) -> str:
+    """Each reward bucket: its mean reward, its two main sources and its student's accuracy (markdown), then
+    the Spearman correlations."""
+    outcome = summary["reward_outcome"]
+    seeds = summary["seeds"]
+
+    def sources(number: int) -> str:
+        counts = Counter()
+        for run in outcome["per_seed"]:
+            counts.update(run["sources"][number])
+        total = sum(counts.values())
+        return ", ".join(f"{source} {count / total:.0%}" for source, count in counts.most_common(2))
+
+    def rho(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
+    means = outcome["means"]
+    return "\n".join([
+        "| reward bucket (1: lowest) | mean reward | main sources | student's held-out accuracy |",
+        "| --- | --- | --- | --- |",
+        *(f"| {n + 1} | {means['mean_reward'][n]:+.2f} | {sources(n)} | {means['accuracy'][n]:.3f} |"
+          for n in range(len(means["accuracy"]))),
+        "", f"Spearman correlation of a bucket's mean reward and its student's accuracy: {rho(outcome['spearman'])} "
+        f"on the means over {len(seeds)} seed(s); per seed "
+        f"{', '.join(f'{rho(r)} (seed {s})' for s, r in zip(seeds, outcome['spearman_per_seed']))}."])
+
+
 def _duration(summary: dict) -> str:
     """The run's wall time, saying so when earlier runs did part of the work (a resumed demo)."""
     minutes, resumed = f"{summary['wall_seconds'] / 60:.1f} minutes", summary["stages_resumed"]
@@ -241,6 +385,11 @@ def _markdown(summary: dict, files: ReportFiles) -> str:
         f"{summary['rl_minus_warmup']:+.3f} on the means; per seed "
         f"{', '.join(f'{gap:+.3f}' for gap in summary['rl_minus_warmup_per_seed'])}.", "",
         *([cold_start_table(summary), ""] if "cold_start" in summary else []),
+        *([transfer_table(summary), ""] if "transfer" in summary else []),
+        *(["Reward against outcome: explanations of graded quality (rlt.toy.graded) and both teachers' own, "
+           "pooled, cut by RLT reward into buckets, a student distilled from each:", "",
+           reward_outcome_table(summary), "", f"![reward against outcome]({files.reward_outcome_plot.name})", ""]
+          if "reward_outcome" in summary else []),
         f"![accuracy]({files.accuracy_plot.name})", "", f"![RL curves]({files.rl_plot.name})", "",
         f"Samples: [{files.samples.name}]({files.samples.name}). Commands of every stage: "
         f"[{files.commands.name}]({files.commands.name}). Stage times and peak memory: "
@@ -265,10 +414,12 @@ def _base_model_lines(pretraining: dict | None, seeds: int) -> list[str]:
 
 
 def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], results: dict[str, StageResult],
-                 wall_seconds: float, cold_start: bool = False) -> dict:
+                 wall_seconds: float, cold_start: bool = False, reward_outcome: bool = False,
+                 transfer: str | None = None) -> dict:
     """Write the report (:class:`ReportFiles`: summary in markdown and JSON, plots, samples, commands, stage
     times); with ``cold_start``, the accuracies before and after the cold-start RL of :func:`collect_cold_start`
-    too."""
+    too; with ``reward_outcome``, :func:`collect_reward_outcome`'s buckets and correlation, and their plot; with
+    ``transfer`` (a shift of rlt.demo.stages.SHIFTS), :func:`collect_transfer`'s table."""
     files = ReportFiles(DemoOutputs(root).report)
     files.folder.mkdir(parents=True, exist_ok=True)
     collected = collect(root, seeds)
@@ -296,6 +447,11 @@ def write_report(root: Path, seeds: Sequence[int], stages: Sequence[Stage], resu
     }
     if cold_start:
         summary["cold_start"] = collect_cold_start(root, seeds)
+    if transfer:
+        summary["transfer"] = collect_transfer(root, seeds, transfer)
+    if reward_outcome:
+        summary["reward_outcome"] = collect_reward_outcome(root, seeds)
+        plot_reward_outcome(summary["reward_outcome"], seeds, files.reward_outcome_plot)
     write_json(files.summary_json, summary)
     write_json(files.stages, {n: asdict(r) for n, r in results.items()})
     files.commands.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + "".join(f"{s.command}\n" for s in stages))

@@ -10,6 +10,8 @@ import yaml
 
 from rlt.commands.distill import DistillOutputs
 from rlt.commands.evaluate import EvaluateOutputs
+from rlt.commands.score import ScoreOutputs
+from rlt.commands.toy import GradedOutputs
 from rlt.demo.pipeline import Stage
 from rlt.errors import UserError
 from rlt.run_folder import OutputFile
@@ -18,6 +20,15 @@ from rlt.training import TrainingOutputs
 
 # The students distilled from a teacher, each the start of the paper's cold-start RL.
 COLD_START_STUDENTS = ("warmup_teacher", "rl_teacher")
+# Tasks the teachers never trained on (the demo's: three operands from 50 to 99), as `rlt toy init` flags, and
+# the flags its base world then needs: a subtraction in the same frame asks for a base that knows subtraction facts.
+SHIFTS = {"four_operands": ("--operands", "4"), "small_operands": ("--low", "10", "--high", "49"),
+          "subtraction": ("--operators", "+-")}
+SHIFT_BASE_FLAGS = {"subtraction": ("--pretrain_operators", "+-")}
+TRANSFER_STUDENTS = ("answer_only", "warmup_teacher", "rl_teacher")
+# Reward against outcome: the graded explanations (rlt.toy.graded: six grades and the two teachers' own) are cut
+# into as many parts as they have sources, so that each part holds about as many rows as one source.
+REWARD_BUCKETS = 8
 
 
 def load_budget(quick: bool, path: Path) -> dict:
@@ -60,6 +71,14 @@ class SeedFolders:
         """A student's held-out evaluation, ``eval_<name>`` (``name``: the student without ``student_``)."""
         return EvaluateOutputs(self.folder(f"eval_{name}"))
 
+    @property
+    def graded(self) -> GradedOutputs:
+        return GradedOutputs(self.folder("graded"))
+
+    @property
+    def graded_scores(self) -> ScoreOutputs:
+        return ScoreOutputs(self.folder("score_graded"))
+
 
 @dataclass(frozen=True)
 class DemoOutputs:
@@ -94,9 +113,12 @@ class SeedStages:
     def name(self, stage: str) -> str:
         return f"seed{self.seed}/{stage}"
 
-    def command(self, command: str, stage: str, needs: Sequence[str], description: str, *argv: object) -> Stage:
+    def command(self, command: str, stage: str, needs: Sequence[str], description: str, *argv: object,
+                seeded: bool = True) -> Stage:
+        """``seeded``: the command takes ``--seed`` (one that draws nothing, such as ``score``, does not)."""
         key = command.replace("-", "_")
-        flags = ["--config", str(self.configs / f"{key}.yaml"), *map(str, argv), "--seed", str(self.seed)]
+        flags = ["--config", str(self.configs / f"{key}.yaml"), *map(str, argv),
+                 *(("--seed", str(self.seed)) if seeded else ())]
         return Stage(self.name(stage), (command, *flags, *self.budget.get(key, ())), tuple(map(self.name, needs)),
                      description)
 
@@ -185,3 +207,56 @@ def cold_start_stages(seed: int, root: Path, budget: dict, configs: Path) -> lis
                        "--output_dir", folders.folder(f"cold_start_{student}"), "--disable_tqdm", "true"),
         stages.evaluate(f"cold_start_{student}", world.heldout, [f"cold_start_{student}"]),
     )]
+
+
+def for_transfer(budget: dict, shift: str) -> dict:
+    """The budget with the flags the demo's world needs for a transfer to ``shift`` (:data:`SHIFT_BASE_FLAGS`)."""
+    return {**budget, "world": [*budget.get("world", ()), *SHIFT_BASE_FLAGS.get(shift, ())]}
+
+
+def transfer_stages(seed: int, root: Path, budget: dict, configs: Path, shift: str, base_seed: int) -> list[Stage]:
+    """Zero-shot transfer: the shifted task's world (the demo's base model), each teacher of :func:`seed_stages`
+    explaining its training questions with their solutions given, and students on those and on answers alone,
+    evaluated on its held-out questions; as many questions as the demo's students see (the budget's)."""
+    stages = SeedStages(seed, root, budget, configs)
+    folders = stages.folders
+    shifted, base = folders.world_named(f"world_{shift}"), DemoOutputs(root).seed(base_seed).world.base_model
+    world = stages.world(f"world_{shift}", f"questions of another task ({shift})", *SHIFTS[shift],
+                         base_from=base_seed)
+    explanations = [stages.distill(teacher, shifted.train, [f"world_{shift}", teacher],
+                                   f"{teacher.replace('_', ' ')} explains the new task", prefix=f"{shift}_")
+                    for teacher in ("teacher_sft", "teacher_rl")]
+    sources = {"answer_only": (shifted.answer_only, f"world_{shift}"),
+               **{kind: (folders.distillation(teacher, f"{shift}_").distilled, f"{shift}_distill_{teacher}")
+                  for kind, teacher in (("warmup_teacher", "teacher_sft"), ("rl_teacher", "teacher_rl"))}}
+    students = [stage for kind, (dataset, needs) in sources.items() for stage in (
+        stages.command("student-sft", f"{shift}_student_{kind}", [needs], f"student on {kind} ({shift})",
+                       "--model", base, "--dataset", dataset, "--output_dir", folders.folder(f"{shift}_student_{kind}"),
+                       "--disable_tqdm", "true"),
+        stages.evaluate(f"{shift}_student_{kind}", shifted.heldout, [f"{shift}_student_{kind}"],
+                        name=f"{shift}_{kind}"),
+    )]
+    return [world, *explanations, *students]
+
+
+def reward_outcome_stages(seed: int, root: Path, budget: dict, configs: Path) -> list[Stage]:
+    """Reward against outcome: graded explanations of the training questions (and both teachers' own, from
+    :func:`seed_stages`) scored by the RLT reward as the RL teacher's were (warm-up teacher, gold student judging),
+    cut by reward into :data:`REWARD_BUCKETS` parts, a student distilled from each and evaluated."""
+    stages = SeedStages(seed, root, budget, configs)
+    folders, world = stages.folders, stages.folders.world
+    teachers = ("teacher_sft", "teacher_rl")
+    samples = ",".join(f"{teacher}={folders.distillation(teacher).messages}" for teacher in teachers)
+    graded = Stage(stages.name("graded"), ("toy", "graded", "--samples", samples, "--output_dir",
+                                            str(folders.graded.folder), "--seed", str(seed)),
+                   tuple(stages.name(f"distill_{teacher}") for teacher in teachers),
+                   "explanations of graded quality")
+    scores = folders.graded_scores
+    score = stages.command("score", scores.folder.name, ["graded", "teacher_sft", "student_gold"],
+                           "RLT reward of the graded explanations", "--teacher", folders.folder("teacher_sft"),
+                           "--student", folders.folder("student_gold"), "--dataset", folders.graded.graded,
+                           "--output_dir", scores.folder, "--reward_buckets", REWARD_BUCKETS, seeded=False)
+    students = [stage for number in range(1, REWARD_BUCKETS + 1)
+                for stage in stages.student(f"reward_bucket{number}", scores.bucket(number), [scores.folder.name],
+                                            world.base_model, world.heldout)]
+    return [graded, score, *students]

@@ -9,7 +9,8 @@ seeds), which drowned the teacher's effect. So the world's base model is first p
 documents of addition facts (``147+58=205, 112+96=208, ...``): each fact is an addition of the kind a
 step of the task's gold explanations makes (a running sum plus an operand), never a question's whole
 total, so what fine-tuning teaches (reading the question, chaining the steps, or answering without them)
-is still to be learned by every student.
+is still to be learned by every student. With ``operators="+-"`` half the facts are subtractions
+(``205-58=147``): a base that knows both, for a transfer task that subtracts in the same frame.
 
 The loop is TRL's ``SFTTrainer`` on plain text (language modelling on every token), like the rest of
 rlt's training.
@@ -28,7 +29,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from rlt.toy.task import AdditionTask
+from rlt.toy.task import AdditionTask, expression, step
 
 logger = logging.getLogger(__name__)
 
@@ -59,21 +60,26 @@ class PretrainingConfig:
     facts_per_document: int = 6
     documents: int = 32768  # repeated when the steps need more (at most one pass when they need fewer)
     seed: int = 0
+    operators: str = "+"
 
 
-def random_fact(task: AdditionTask, rng: random.Random) -> tuple[int, int]:
-    """The operands of one addition a gold explanation of ``task`` may make: a running sum (anything
-    from the smallest operand to the largest sum short of the last addition) plus one operand."""
-    return rng.randint(task.low, (task.operands - 1) * task.high), rng.randint(task.low, task.high)
+def random_fact(task: AdditionTask, rng: random.Random, operators: str = "+") -> tuple[int, int]:
+    """The operands of one step a gold explanation of ``task`` may make: a running sum (anything from the
+    smallest operand to the largest sum short of the last addition) and one signed operand, added or, when
+    ``operators`` has ``-`` and it falls so, subtracted (never more than the running sum)."""
+    total, operand = rng.randint(task.low, (task.operands - 1) * task.high), rng.randint(task.low, task.high)
+    if len(operators) > 1 and rng.choice(operators) == "-":  # "+" alone draws as it always has
+        return total, -min(operand, total)
+    return total, operand
 
 
 def fact_documents(task: AdditionTask, count: int, config: PretrainingConfig) -> list[str]:
-    """``count`` documents of ``config.facts_per_document`` independent facts: ``47+38=85, 112+26=138``."""
+    """``count`` documents of ``config.facts_per_document`` independent facts: ``47+38=85, 112-26=86``."""
     rng = random.Random(f"rlt-toy-pretraining:{config.seed}")
     documents = []
     for _ in range(count):
-        facts = (random_fact(task, rng) for _ in range(config.facts_per_document))
-        documents.append(FACT_SEPARATOR.join(f"{a}+{b}={a + b}" for a, b in facts))
+        facts = (random_fact(task, rng, config.operators) for _ in range(config.facts_per_document))
+        documents.append(FACT_SEPARATOR.join(step([a, b], a + b) for a, b in facts))
     return documents
 
 
@@ -95,7 +101,8 @@ class _DecayOnceFactsAreKnown(TrainerCallback):
         decaying = step > self.decay_from
         done = step >= self.decay_from + self.config.decay_steps
         if (step % self.config.check_every == 0 and not decaying) or done:
-            self.accuracy = fact_accuracy(model, self.tokenizer, self.task, seed=self.config.seed)
+            self.accuracy = fact_accuracy(model, self.tokenizer, self.task, seed=self.config.seed,
+                                          operators=self.config.operators)
             logger.info("pretraining step %d: completes %.1f%% of fresh facts", step, 100 * self.accuracy)
             if not decaying and self.accuracy >= self.config.target_fact_accuracy:
                 self.decay_from = step
@@ -149,12 +156,13 @@ def _document_start(tokenizer: PreTrainedTokenizerBase) -> str:
 
 @torch.no_grad()
 def fact_accuracy(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: AdditionTask, count: int = 256, seed: int = 0
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: AdditionTask, count: int = 256, seed: int = 0,
+    operators: str = "+",
 ) -> float:
-    """Share of ``count`` fresh facts (``a+b=``) the model completes greedily with the right sum."""
+    """Share of ``count`` fresh facts (``a+b=``, ``a-b=``) the model completes greedily with the right value."""
     rng = random.Random(f"rlt-toy-fact-check:{seed}")
-    facts = [random_fact(task, rng) for _ in range(count)]
-    prompts = [f"{_document_start(tokenizer)}{a}+{b}=" for a, b in facts]
+    facts = [random_fact(task, rng, operators) for _ in range(count)]
+    prompts = [f"{_document_start(tokenizer)}{expression([a, b])}=" for a, b in facts]
     batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     device = next(model.parameters()).device
     output = model.generate(**batch.to(device), max_new_tokens=len(str(task.operands * task.high)) + 1,

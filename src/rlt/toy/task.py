@@ -1,10 +1,12 @@
-"""The toy world's task: multi-operand addition, with explanations of graded quality.
+"""The toy world's task: multi-operand addition (or, for transfer, additions and subtractions in the same frame),
+with explanations of graded quality.
 
 A question is ``What is 47+38+26?``, its solution ``111`` and its gold explanation the running sums,
-``47+38=85, 85+26=111``. Because the right explanation is known exactly, the RLT reward can be
-checked against ground truth: explanations made worse in known ways (:data:`CORRUPTIONS`) should
-score below the gold one, and an explanation's kind can be recovered from its text
-(:func:`explanation_kind`).
+``47+38=85, 85+26=111``. Operands are signed: ``What is 47+38-26?`` is ``[47, 38, -26]``, explained
+``47+38=85, 85-26=59``, so a subtraction is one more running sum and every rule below holds for both.
+Because the right explanation is known exactly, the RLT reward can be checked against ground truth:
+explanations made worse in known ways (:data:`CORRUPTIONS`) should score below the gold one, and an
+explanation's kind can be recovered from its text (:func:`explanation_kind`).
 
 Examples are plain :class:`rlt.data.Example` rows, so every command reads them like real data; the
 operands are parsed back from the question by :func:`numbers_of` when code needs them.
@@ -25,33 +27,44 @@ CORRUPTIONS: tuple[str, ...] = (
     "wrong_intermediate", "skipped_step", "shuffled_steps", "filler", "empty", "restated_answer", "unfinished",
     "answer_first",
 )
-# Words a rambling explanation adds; none holds a digit, '=' or '+', so they never read as a step.
+# Words a rambling explanation adds; none holds a digit, '=', '+' or '-', so they never read as a step.
 FILLER_PHRASES: tuple[str, ...] = ("let me think", "hmm", "wait", "ok so", "right")
 STEP_SEPARATOR = ", "
 
-_QUESTION = re.compile(r"What is (\d+(?:\+\d+)+)\?")
-_STEP = re.compile(r"(\d+)\+(\d+)=(\d+)")
+OPERATORS = "+-"
+_QUESTION = re.compile(r"What is (\d+(?:[+-]\d+)+)\?")
+_STEP = re.compile(r"(\d+)([+-])(\d+)=(\d+)")
+
+
+def expression(numbers: Sequence[int]) -> str:
+    """Signed operands written as they are read: ``[47, 38, -26]`` is ``47+38-26``."""
+    return str(numbers[0]) + "".join(f"{'-' if n < 0 else '+'}{abs(n)}" for n in numbers[1:])
+
+
+def step(numbers: Sequence[int], result: int) -> str:
+    """One step of an explanation, ``85-26=59``: an expression and the result written for it."""
+    return f"{expression(numbers)}={result}"
 
 
 # Questions, solutions and gold explanations --------------------------------------------------------
 
 
 def question(numbers: Sequence[int]) -> str:
-    """``What is 47+38+26?``"""
-    return f"What is {'+'.join(map(str, numbers))}?"
+    """``What is 47+38+26?`` (``What is 47+38-26?`` for ``[47, 38, -26]``)"""
+    return f"What is {expression(numbers)}?"
 
 
 def solution(numbers: Sequence[int]) -> str:
-    """The sum as a bare integer: the reward scores the student's log-probability of exactly this."""
+    """The value as a bare integer: the reward scores the student's log-probability of exactly this."""
     return str(sum(numbers))
 
 
 def numbers_of(question_text: str) -> list[int]:
-    """The operands of a question written by :func:`question` (the inverse of it)."""
+    """The signed operands of a question written by :func:`question` (the inverse of it)."""
     match = _QUESTION.fullmatch(question_text)
     if match is None:
-        raise ValueError(f"not an addition question of the toy task: {question_text!r}")
-    return [int(n) for n in match.group(1).split("+")]
+        raise ValueError(f"not a question of the toy task: {question_text!r}")
+    return [int(n) for n in re.findall(r"[+-]?\d+", match.group(1))]
 
 
 def _running_sums(numbers: Sequence[int]) -> list[int]:
@@ -64,17 +77,18 @@ def _running_sums(numbers: Sequence[int]) -> list[int]:
 def _gold_steps(numbers: Sequence[int]) -> list[str]:
     _check_numbers(numbers)
     sums = _running_sums(numbers)
-    return [f"{sums[i]}+{numbers[i + 1]}={sums[i + 1]}" for i in range(len(numbers) - 1)]
+    return [step([sums[i], numbers[i + 1]], sums[i + 1]) for i in range(len(numbers) - 1)]
 
 
 def gold_explanation(numbers: Sequence[int]) -> str:
-    """One step per addition, each starting from the previous running sum: ``47+38=85, 85+26=111``."""
+    """One step per operation, each starting from the previous running sum: ``47+38=85, 85+26=111``."""
     return STEP_SEPARATOR.join(_gold_steps(numbers))
 
 
 def _check_numbers(numbers: Sequence[int]) -> None:
-    if len(numbers) < 2 or any(n < 0 for n in numbers):
-        raise ValueError(f"an addition needs at least two non-negative operands, got {list(numbers)}")
+    if len(numbers) < 2 or numbers[0] < 0 or any(total < 0 for total in _running_sums(numbers)):
+        raise ValueError(f"a question needs at least two operands, the first non-negative, and no running sum "
+                         f"below zero, got {list(numbers)}")
 
 
 # The task and its splits ---------------------------------------------------------------------------
@@ -83,6 +97,9 @@ def _check_numbers(numbers: Sequence[int]) -> None:
 @dataclass
 class AdditionTask:
     """Sums of ``operands`` integers drawn from ``[low, high]``; ``seed`` fixes the splits.
+
+    ``operators`` are the signs between the operands, one per gap (``"+-"``: ``a+b-c``) or one for all
+    (``"+"``, the default); no question may go below zero on the way (``"+-"`` needs ``2·low ≥ high``).
 
     Questions are ordered operand tuples: ``47+38+26`` and ``26+38+47`` are different questions (their
     gold explanations differ) and may fall on different sides of the train/held-out split. Distinctness
@@ -93,12 +110,28 @@ class AdditionTask:
     low: int = 50
     high: int = 99
     seed: int = 0
+    operators: str = "+"
 
     def __post_init__(self) -> None:
         if self.operands < 2:
             raise ValueError(f"operands must be at least 2, got {self.operands}")
         if not 0 <= self.low <= self.high:
             raise ValueError(f"need 0 <= low <= high, got low={self.low}, high={self.high}")
+        if set(self.operators) - set(OPERATORS) or len(self.operators) not in (1, self.operands - 1):
+            raise ValueError(f"operators must be '+' or '-', one for all or one per gap ({self.operands - 1}), "
+                             f"got {self.operators!r}")
+        lowest = self.low
+        for sign in self.signs:
+            lowest += self.low if sign > 0 else -self.high
+            if lowest < 0:
+                raise ValueError(f"operators {self.operators!r} on operands from {self.low} to {self.high} can go "
+                                 "below zero; raise low or lower high")
+
+    @property
+    def signs(self) -> list[int]:
+        """+1 or -1 for each operand after the first."""
+        operators = self.operators * (self.operands - 1) if len(self.operators) == 1 else self.operators
+        return [1 if operator == "+" else -1 for operator in operators]
 
     @property
     def num_questions(self) -> int:
@@ -112,7 +145,8 @@ class AdditionTask:
         for _ in range(self.operands):
             index, digit = divmod(index, base)
             digits.append(self.low + digit)
-        return digits[::-1]
+        first, *rest = digits[::-1]
+        return [first, *(sign * n for sign, n in zip(self.signs, rest))]
 
     def check_split_sizes(self, n_train: int, n_heldout: int) -> None:
         """Refuse split sizes the task cannot give (negative, or more distinct questions than it has)."""
@@ -168,12 +202,12 @@ def _wrong_intermediate(numbers: Sequence[int], rng: random.Random) -> str:
     sums = _running_sums(numbers)
     wrong_step = rng.randrange(len(numbers) - 1)
     delta = rng.choice([-1, 1]) * rng.randint(1, 9)
-    if sums[wrong_step + 1] + delta < 0:  # stay non-negative, so the step still reads as a sum
+    if min(sums[wrong_step + 1:]) + delta < 0:  # every later sum stays non-negative, so each step reads as one
         delta = -delta
     steps, total = [], numbers[0]
     for i, n in enumerate(numbers[1:]):
         result = total + n + (delta if i == wrong_step else 0)
-        steps.append(f"{total}+{n}={result}")
+        steps.append(step([total, n], result))
         total = result
     return STEP_SEPARATOR.join(steps)
 
@@ -187,7 +221,7 @@ def _skipped_steps_variants(numbers: Sequence[int]) -> list[str]:
     sums = _running_sums(numbers)
     steps = _gold_steps(numbers)
     return [
-        STEP_SEPARATOR.join([*steps[:i], f"{sums[i]}+{numbers[i + 1]}+{numbers[i + 2]}={sums[i + 2]}",
+        STEP_SEPARATOR.join([*steps[:i], step([sums[i], numbers[i + 1], numbers[i + 2]], sums[i + 2]),
                              *steps[i + 2:]])
         for i in range(len(numbers) - 2)
     ]
@@ -273,9 +307,9 @@ def _is_wrong_intermediate(numbers: Sequence[int], pieces: list[str]) -> bool:
     total, wrong = numbers[0], 0
     for piece, n in zip(pieces, numbers[1:]):
         match = _STEP.fullmatch(piece)
-        if match is None or (int(match[1]), int(match[2])) != (total, n):
+        if match is None or piece.split("=")[0] != expression([total, n]):
             return False
-        total = int(match[3])
+        total = int(match[4])
         wrong += total != int(match[1]) + n
     return wrong == 1
 
@@ -367,12 +401,15 @@ __all__ = [
     "GOLD",
     "OTHER",
     "AdditionTask",
+    "OPERATORS",
     "answer_only_rows",
     "corrupt",
     "explanation_kind",
+    "expression",
     "gold_explanation",
     "numbers_of",
     "question",
     "solution",
+    "step",
     "teacher_warmup_rows",
 ]

@@ -83,6 +83,9 @@ class ToyWorldConfig:
         "help": "Smallest operand. From 50 (to 99), every running sum has three digits, so each step of an "
                 "explanation sits at the same place and copying an operand is a lookup at a fixed offset."})
     high: int = field(default=99, metadata={"help": "Largest operand."})
+    operators: str = field(default="+", metadata={
+        "help": "Signs between the operands, one for all or one per gap: '+-' asks a+b-c (a transfer task "
+                "in the same frame, for a base pretrained with pretrain_operators '+-')."})
     n_train: int = field(default=20000, metadata={"help": "Training questions."})
     n_heldout: int = field(default=500, metadata={"help": "Held-out questions (never among the training ones)."})
     model_size: str = field(default="tiny", metadata={"help": f"Base model preset: {', '.join(MODEL_SIZES)}."})
@@ -91,6 +94,8 @@ class ToyWorldConfig:
     pretrain_target_fact_accuracy: float = field(default=0.98, metadata={
         "help": "Pretraining stops once the base model completes this share of fresh addition facts."})
     pretrain_learning_rate: float = field(default=5e-3, metadata={"help": "Learning rate of that pretraining."})
+    pretrain_operators: str = field(default="+", metadata={
+        "help": "Facts the base model is pretrained on: '+' (additions) or '+-' (additions and subtractions)."})
     base_model: str | None = field(default=None, metadata={
         "help": "A toy base model already pretrained (such as another world's base_model folder) to copy instead "
                 "of building and pretraining one; model_size and the pretrain_* fields then do not apply."})
@@ -101,15 +106,22 @@ class ToyWorldConfig:
             raise ValueError(f"model_size must be one of {', '.join(MODEL_SIZES)}, got {self.model_size!r}")
         if self.pretrain_max_steps < 0:
             raise ValueError(f"pretrain_max_steps must be non-negative, got {self.pretrain_max_steps}")
+        if self.pretrain_operators not in ("+", "+-"):
+            raise ValueError(f"pretrain_operators must be '+' or '+-', got {self.pretrain_operators!r}")
+        if not self.base_model and set(self.operators) - set(self.pretrain_operators):
+            raise ValueError(f"operators {self.operators!r} ask what a base pretrained on {self.pretrain_operators!r} "
+                             "facts does not know: pretrain_operators '+-', or a base_model that knows it")
         # Invalid task fields or split sizes fail here, when the config is made, not midway through a build
         self.task().check_split_sizes(self.n_train, self.n_heldout)
 
     def task(self) -> AdditionTask:
-        return AdditionTask(operands=self.operands, low=self.low, high=self.high, seed=self.seed)
+        return AdditionTask(operands=self.operands, low=self.low, high=self.high, seed=self.seed,
+                            operators=self.operators)
 
     def pretraining(self) -> PretrainingConfig:
         return PretrainingConfig(max_steps=self.pretrain_max_steps, learning_rate=self.pretrain_learning_rate,
-                                 target_fact_accuracy=self.pretrain_target_fact_accuracy, seed=self.seed)
+                                 target_fact_accuracy=self.pretrain_target_fact_accuracy, seed=self.seed,
+                                 operators=self.pretrain_operators)
 
 
 @dataclass(frozen=True)
@@ -254,14 +266,16 @@ def _build_base_model(config: ToyWorldConfig, destination: Path) -> PretrainingR
     tokenizer = build_char_tokenizer()
     model = build_causal_lm(tokenizer, config.model_size, seed=config.seed)
     if config.pretrain_max_steps:
-        logger.info("pretraining the base model on addition facts (at most %d steps)", config.pretrain_max_steps)
+        logger.info("pretraining the base model on '%s' facts (at most %d steps)", config.pretrain_operators,
+                    config.pretrain_max_steps)
         pretraining = pretrain(model, tokenizer, config.task(), config.pretraining())
     else:
-        pretraining = PretrainingResult(0, fact_accuracy(model, tokenizer, config.task(), seed=config.seed))
+        pretraining = PretrainingResult(0, fact_accuracy(model, tokenizer, config.task(), seed=config.seed,
+                                                         operators=config.pretrain_operators))
     save_model_and_tokenizer(model, tokenizer, destination)
     logger.info("wrote %s: %s Qwen2 model (%d parameters, %d pretraining steps, completes %.1f%% of fresh "
-                "addition facts), char tokenizer (%d tokens)", destination, config.model_size,
-                model.num_parameters(), pretraining.steps, 100 * pretraining.fact_accuracy, len(tokenizer))
+                "'%s' facts), char tokenizer (%d tokens)", destination, config.model_size, model.num_parameters(),
+                pretraining.steps, 100 * pretraining.fact_accuracy, config.pretrain_operators, len(tokenizer))
     return pretraining
 
 
