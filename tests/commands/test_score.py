@@ -161,7 +161,10 @@ def test_reward_buckets_pool_every_explanation_and_cut_it_by_reward(model_dirs, 
     assert len(read_jsonl(out.bucket(1))) == 5 and not out.bucket(2).exists()
 
 
-def test_reward_buckets_must_be_positive(model_dirs, tmp_path, rlt_error):
-    assert rlt_error(["score", "--teacher", model_dirs[0], "--student", model_dirs[1], "--dataset",
-                      _write(tmp_path / "in.jsonl", ROWS), "--output_dir", tmp_path / "out",
-                      "--reward_buckets", "0"]) == "reward_buckets must be at least 1, got 0"
+def test_reward_buckets_must_be_positive_and_no_more_than_the_explanations(model_dirs, tmp_path, rlt_error):
+    argv = ["score", "--teacher", model_dirs[0], "--student", model_dirs[1], "--dataset",
+            _write(tmp_path / "in.jsonl", ROWS), "--output_dir", tmp_path / "out", "--reward_buckets"]
+    assert rlt_error([*argv, "0"]) == "reward_buckets must be at least 1, got 0"
+    assert rlt_error([*argv, "6"]) == (f"reward_buckets 6 is more than the 5 explanations of {tmp_path / 'in.jsonl'}: "
+                                       "every part needs one at least")
+    assert not (tmp_path / "out").exists()

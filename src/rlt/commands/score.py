@@ -29,6 +29,7 @@ from pathlib import Path
 from rlt.commands.arguments import DataArguments, InferenceArguments, overwrite_option, positive
 from rlt.commands.parsing import parse_command, setup_logging
 from rlt.data import DataError, RowRef, checked, normalize_record, read_json, read_jsonl, write_json, write_jsonl
+from rlt.errors import UserError
 from rlt.formats import STRATOS, TAG_STYLES, FormatConfig, SequenceBuilder, TagStyle
 from rlt.jobs import Job, Journal, digest
 from rlt.modeling import load_causal_lm, load_context_length, load_tokenizer
@@ -216,6 +217,9 @@ def run(args: ScoreArguments, data: DataArguments, inference: InferenceArguments
     rows = data.read(checked(lambda record, at: score_row(record, at, tags), too_long)).items
     candidates = [c for row in rows for c in row.candidates]
     logger.info("%d explanations to score", len(candidates))
+    if args.reward_buckets and args.reward_buckets > len(candidates):
+        raise UserError(f"reward_buckets {args.reward_buckets} is more than the {len(candidates)} explanations of "
+                        f"{data.dataset}: every part needs one at least")
 
     # The run folder: scores are kept by the settings they depend on (--keep_best only shapes the output)
     work = {"scores": settings({"teacher": args.teacher, "student": args.student, "dataset": data.dataset},

@@ -85,7 +85,13 @@ def collect(root: Path, seeds: Sequence[int]) -> dict:
             "teacher_kinds": {teacher: _mean_kind_shares(kinds[teacher]) for teacher in TEACHERS},
             "evaluation": evaluation_settings(eval_gold),
             "heldout_problems": eval_gold["problems"],
-            "base_model_pretraining": read_json(runs[0].world.manifest).get("pretraining")}
+            "base_model_pretraining": _pretraining(read_json(runs[0].world.manifest))}
+
+
+def _pretraining(manifest: dict) -> dict | None:
+    """The world's pretraining record, with the facts it was on (``+``: additions, ``+-``: and subtractions)."""
+    record = manifest.get("pretraining")
+    return record and {**record, "operators": manifest["config"].get("pretrain_operators", "+")}
 
 
 def collect_cold_start(root: Path, seeds: Sequence[int]) -> dict:
@@ -409,7 +415,8 @@ def _base_model_lines(pretraining: dict | None, seeds: int) -> list[str]:
     if not pretraining:
         return []
     subject = "All seeds start from one base model, pretrained" if seeds > 1 else "The base model was pretrained"
-    return [f"{subject} on addition facts for {pretraining['steps']} steps (it completes "
+    facts = "addition and subtraction" if pretraining.get("operators") == "+-" else "addition"
+    return [f"{subject} on {facts} facts for {pretraining['steps']} steps (it completes "
             f"{pretraining['fact_accuracy']:.1%} of fresh ones).", ""]
 
 
