@@ -42,8 +42,9 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys, pins):
     explanations (-5.164 before, -4.986 after: the teacher side of the claim), to the tolerance of tests/pinned.py.
     """
     out = tmp_path / "demo"
-    assert rlt(["demo", "--quick", "true", "--cold_start", "true", "--reward_outcome", "true", "--output_dir",
-                str(out), "--budgets", str(SMOKE_BUDGETS)]) == 0
+    argv = ["demo", "--quick", "true", "--cold_start", "true", "--reward_outcome", "true", "--output_dir", str(out),
+            "--budgets", str(SMOKE_BUDGETS)]
+    assert rlt(argv) == 0
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert set(summary["accuracy"]) == {"answer_only", "warmup_teacher", "rl_teacher", "gold"}
     reward_before_rl, reward_after_rl = (summary["reward"][t]["mean"] for t in ("teacher_sft", "teacher_rl"))
@@ -84,8 +85,7 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys, pins):
     assert "| cold start:" in (out / "report" / "summary.md").read_text()
     assert "finished by an earlier one" not in (out / "report" / "summary.md").read_text()
 
-    assert rlt(["demo", "--quick", "true", "--cold_start", "true", "--output_dir", str(out),
-                "--budgets", str(SMOKE_BUDGETS)]) == 0  # everything resumed: the report says so
+    assert rlt(argv) == 0  # everything resumed: the report says so
     n = len(stages)
     assert f"(this run; {n} of {n} stages finished by an earlier one)" in (out / "report" / "summary.md").read_text()
 
