@@ -73,7 +73,7 @@ class ToyGradedArguments:
 
     def named_samples(self) -> dict[str, str]:
         pairs = [item.partition("=") for item in self.samples.split(",")]
-        if not pairs or any(not name or not equals or not path for name, equals, path in pairs):
+        if any(not name or not equals or not path for name, equals, path in pairs):
             raise UserError(f"samples takes NAME=PATH items, comma-separated, got {self.samples!r}")
         return {name: path for name, _, path in pairs}
 
