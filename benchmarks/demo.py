@@ -7,6 +7,9 @@ accuracies. Stages run two at a time where independent, so stage times add up to
 than the wall time.
 
     python benchmarks/demo.py [--output_dir runs/demo_benchmark] [--only quick|full] [--budgets YAML] [--smoke]
+                              [-- DEMO FLAGS]
+
+Flags after ``--`` go to ``rlt demo`` (``-- --cold_start true`` times the cold start's stages too).
 
 ``--smoke``: the quick demo alone (unless ``--only full``) on the tests' tiny budgets
 (tests/data/demo_smoke_budgets.yaml), in a temporary folder unless ``--output_dir``, in about a minute: that the
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from rlt.cli import main as rlt
@@ -28,9 +32,9 @@ from rlt.demo.stages import DemoOutputs
 SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "tests" / "data" / "demo_smoke_budgets.yaml"
 
 
-def run_demo(folder: Path, quick: bool, budgets: Path | None = None) -> dict:
+def run_demo(folder: Path, quick: bool, budgets: Path | None = None, flags: Sequence[str] = ()) -> dict:
     code = rlt(["demo", "--quick", str(quick).lower(), "--output_dir", str(folder), "--overwrite", "true",
-                *(["--budgets", str(budgets)] if budgets else [])])
+                *(["--budgets", str(budgets)] if budgets else []), *flags])
     if code:
         raise SystemExit(code)  # the demo said why, on stderr
     report = ReportFiles(DemoOutputs(folder).report)
@@ -58,14 +62,17 @@ def main() -> None:
                         "(default: the shipped configs/toy/demo_budgets.yaml).")
     parser.add_argument("--smoke", action="store_true", help="The quick demo (unless --only full) on the tests' "
                         "tiny budgets (about a minute): that the script runs.")
+    parser.add_argument("demo_flags", nargs=argparse.REMAINDER, help="-- FLAGS: more flags of `rlt demo`.")
     args = parser.parse_args()
+    args.demo_flags = args.demo_flags[1:] if args.demo_flags[:1] == ["--"] else args.demo_flags
     if args.smoke:
         args.budgets, args.only = args.budgets or SMOKE_BUDGETS, args.only or "quick"
         if args.output_dir is None:
             smoke_dir = tempfile.TemporaryDirectory()  # removed when main returns
             args.output_dir = Path(smoke_dir.name)
     args.output_dir = args.output_dir or Path("runs/demo_benchmark")
-    results = {name: run_demo(args.output_dir / name, quick=name == "quick", budgets=args.budgets)
+    results = {name: run_demo(args.output_dir / name, quick=name == "quick", budgets=args.budgets,
+                                    flags=args.demo_flags)
                for name in ("quick", "full") if args.only in (None, name)}
     for name, result in results.items():
         print_demo(name, result)

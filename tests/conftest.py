@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,6 +64,38 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
         if missing and item in vllm_tests:
             item.add_marker(pytest.mark.skip(reason=missing))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE_BUDGETS = ROOT / "tests" / "data" / "demo_smoke_budgets.yaml"
+
+
+@dataclass(frozen=True)
+class SmokeDemo:
+    folder: Path  # the demo's output_dir
+    argv: list[str]  # `rlt demo ...` as it ran (less --overwrite)
+    benchmark_line: str  # benchmarks/demo.py's last line
+
+
+def run_benchmark(script: str, *flags: str) -> str:
+    """``benchmarks/<script> --smoke <flags>``'s last line of output, once it exited 0."""
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke", *flags],
+                            capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def smoke_demo(tmp_path_factory) -> SmokeDemo:
+    """One `rlt demo --quick --cold_start true --reward_outcome true` on the tests' tiny budgets, run by
+    benchmarks/demo.py: tests/commands/test_demo.py reads its report, and the toy and cold-start benchmarks
+    run in its folder, where the demo's stages are done (the same commands), only what is their own."""
+    folder = tmp_path_factory.mktemp("smoke_demo")
+    flags = ["--cold_start", "true", "--reward_outcome", "true"]
+    line = run_benchmark("demo.py", "--output_dir", str(folder), "--", *flags)
+    demo = folder / "quick"
+    return SmokeDemo(demo, ["demo", "--quick", "true", "--output_dir", str(demo), "--budgets", str(SMOKE_BUDGETS),
+                            *flags], line)
 
 
 # The shared data sets (GSM8K, MATH-500, AIME24, Countdown, Sky-T1 traces): ../shared/data beside the checkout,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import SMOKE_BUDGETS
 
 from rlt.cli import main as rlt
 from rlt.commands.parsing import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage, StageFailed, StageRefused
 from rlt.demo.stages import (
     REWARD_BUCKETS,
+    TRAINING_COMMANDS,
     cold_start_stages,
     for_transfer,
     load_budget,
@@ -21,13 +22,12 @@ from rlt.demo.stages import (
 )
 from rlt.toy.graded import GRADES
 
-SMOKE_BUDGETS = Path(__file__).resolve().parents[1] / "data" / "demo_smoke_budgets.yaml"
 
-
-def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys, pins):
+def test_quick_demo_reports_the_four_accuracies(smoke_demo, capsys, pins):
     """Every stage of `rlt demo --quick --cold_start true --reward_outcome true` for real, on tiny budgets (the
-    shipped ones take minutes), its figures pinned (tests/data/pinned_recipes.json; regenerate: ``git worktree add
-    /tmp/pins-head HEAD && .venv/bin/python tests/pinned.py --src /tmp/pins-head/src``).
+    shipped ones take minutes; the run is tests/conftest.py's smoke demo), its figures pinned
+    (tests/data/pinned_recipes.json; regenerate: ``git worktree add /tmp/pins-head HEAD && .venv/bin/python
+    tests/pinned.py --src /tmp/pins-head/src``).
 
     The paper's ordering (answer-only < warm-up < RL ≤ gold) cannot show at a budget the suite affords; measured
     on seed 0 (2 CPU cores, AMD EPYC), accuracies answer-only / warm-up / RL / gold:
@@ -41,10 +41,7 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys, pins):
     answers nothing right (0 exactly), and GRPO on the RLT reward raises the reward of the teacher's
     explanations (-5.164 before, -4.986 after: the teacher side of the claim), to the tolerance of tests/pinned.py.
     """
-    out = tmp_path / "demo"
-    argv = ["demo", "--quick", "true", "--cold_start", "true", "--reward_outcome", "true", "--output_dir", str(out),
-            "--budgets", str(SMOKE_BUDGETS)]
-    assert rlt(argv) == 0
+    out = smoke_demo.folder
     summary = json.loads((out / "report" / "summary.json").read_text())
     assert set(summary["accuracy"]) == {"answer_only", "warmup_teacher", "rl_teacher", "gold"}
     reward_before_rl, reward_after_rl = (summary["reward"][t]["mean"] for t in ("teacher_sft", "teacher_rl"))
@@ -81,11 +78,11 @@ def test_quick_demo_reports_the_four_accuracies(tmp_path, capsys, pins):
     for student, moments in cold_start.items():
         assert moments["before"]["per_seed"] == summary["accuracy"][student]["per_seed"]
         assert 0.0 <= moments["after"]["mean"] <= 1.0
-    assert "| cold start: student-rl from the student trained on |" in capsys.readouterr().out
     assert "| cold start:" in (out / "report" / "summary.md").read_text()
     assert "finished by an earlier one" not in (out / "report" / "summary.md").read_text()
 
-    assert rlt(argv) == 0  # everything resumed: the report says so
+    assert rlt(smoke_demo.argv) == 0  # everything resumed: the report says so
+    assert "| cold start: student-rl from the student trained on |" in capsys.readouterr().out
     n = len(stages)
     assert f"(this run; {n} of {n} stages finished by an earlier one)" in (out / "report" / "summary.md").read_text()
 
@@ -213,3 +210,15 @@ def test_every_stage_reads_its_shipped_recipe(tmp_path):
         command = stage.argv[0].replace("-", "_")
         config = stage.argv[stage.argv.index("--config") + 1]
         assert config == str(recipes / f"{command}.yaml"), stage.name
+
+
+def test_a_training_stage_continues_the_checkpoints_a_killed_demo_left(tmp_path):
+    """A killed demo's training stage leaves a stopped run, which the stage's command refuses without
+    ``--resume true`` (tests/commands/test_sft.py::test_sft_trains_saves_and_resumes)."""
+    budget = load_budget(True, SMOKE_BUDGETS)
+    recipes = configs_dir() / "toy"
+    extra = cold_start_stages(0, tmp_path, budget, recipes) + reward_outcome_stages(0, tmp_path, budget, recipes)
+    training = [s for s in seed_stages(0, tmp_path, budget, recipes) + extra if s.argv[0] in TRAINING_COMMANDS]
+    assert {s.argv[0] for s in training} == TRAINING_COMMANDS
+    for stage in training:
+        assert stage.argv[stage.argv.index("--resume") + 1] == "true", stage.name

@@ -26,6 +26,9 @@ SHIFTS = {"four_operands": ("--operands", "4"), "small_operands": ("--low", "10"
           "subtraction": ("--operators", "+-")}
 SHIFT_BASE_FLAGS = {"subtraction": ("--pretrain_operators", "+-")}
 TRANSFER_STUDENTS = ("answer_only", "warmup_teacher", "rl_teacher")
+# The commands that train: a demo killed mid-stage leaves that stage's checkpoints, and the demo started again
+# continues from them (`--resume true` on an empty folder trains from the start).
+TRAINING_COMMANDS = frozenset({"teacher-sft", "teacher-rl", "student-sft", "student-rl"})
 # Reward against outcome: the graded explanations (rlt.toy.graded: six grades and the two teachers' own) are cut
 # into as many parts as they have sources, so that each part holds about as many rows as one source.
 REWARD_BUCKETS = 8
@@ -118,7 +121,8 @@ class SeedStages:
         """``seeded``: the command takes ``--seed`` (one that draws nothing, such as ``score``, does not)."""
         key = command.replace("-", "_")
         flags = ["--config", str(self.configs / f"{key}.yaml"), *map(str, argv),
-                 *(("--seed", str(self.seed)) if seeded else ())]
+                 *(("--seed", str(self.seed)) if seeded else ()),
+                 *(("--resume", "true") if command in TRAINING_COMMANDS else ())]
         return Stage(self.name(stage), (command, *flags, *self.budget.get(key, ())), tuple(map(self.name, needs)),
                      description)
 
