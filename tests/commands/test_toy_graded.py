@@ -61,6 +61,8 @@ def test_graded_command_writes_rows_and_reuses_them(tmp_path):
 @pytest.mark.parametrize(("samples", "message"), [
     ("warm", "samples takes NAME=PATH items, comma-separated, got 'warm'"),
     ("=x.jsonl", "samples takes NAME=PATH items"),
+    ("a=x.jsonl,a=y.jsonl", "samples: the name 'a' is given twice; give each file its own name"),
+    ("gold=x.jsonl", "samples: the name 'gold' is a grade's name; give each file its own name"),
 ])
 def test_graded_mistakes_are_one_line(tmp_path, rlt_error, samples, message):
     assert rlt_error(["toy", "graded", "--samples", samples, "--output_dir", tmp_path / "out"]).startswith(message)

@@ -26,7 +26,7 @@ from rlt.commands.parsing import parse_command, setup_logging
 from rlt.data import normalize_record, read_input, read_jsonl, write_jsonl
 from rlt.errors import UserError
 from rlt.run_folder import OutputFile, RunFolder, settings
-from rlt.toy.graded import graded_rows
+from rlt.toy.graded import GRADES, graded_rows
 from rlt.toy.world import ToyWorld, ToyWorldConfig, build_toy_world, check_base_model
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,11 @@ class ToyGradedArguments:
         pairs = [item.partition("=") for item in self.samples.split(",")]
         if any(not name or not equals or not path for name, equals, path in pairs):
             raise UserError(f"samples takes NAME=PATH items, comma-separated, got {self.samples!r}")
+        names = [name for name, _, _ in pairs]
+        for name in names:  # a row's sources name each explanation: two of one name could not be told apart
+            if name in GRADES or names.count(name) > 1:
+                taken = "a grade's name" if name in GRADES else "given twice"
+                raise UserError(f"samples: the name {name!r} is {taken}; give each file its own name")
         return {name: path for name, _, path in pairs}
 
 
