@@ -72,7 +72,7 @@ def main() -> None:
             args.output_dir = Path(smoke_dir.name)
     args.output_dir = args.output_dir or Path("runs/demo_benchmark")
     results = {name: run_demo(args.output_dir / name, quick=name == "quick", budgets=args.budgets,
-                                    flags=args.demo_flags)
+                              flags=args.demo_flags)
                for name in ("quick", "full") if args.only in (None, name)}
     for name, result in results.items():
         print_demo(name, result)

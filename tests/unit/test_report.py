@@ -79,3 +79,38 @@ def test_explained_shares_count_gold_and_chains_ending_at_the_solution(tmp_path)
     distillation = DistillOutputs(tmp_path)
     write_jsonl(distillation.messages, [{"question": q, "solution": s, "reasoning_trace": t} for q, s, t in rows])
     assert explained_shares(distillation) == (0.25, 0.5)
+
+
+def test_the_transfer_table_reads_each_seeds_students_and_teachers(tmp_path):
+    """`rlt demo --transfer true`'s section of the report, from the files its stages write (the stages themselves:
+    tests/commands/test_demo.py's structure test, and the cold-start benchmark's smoke run)."""
+    from rlt.data import write_json, write_jsonl
+    from rlt.demo.report import collect_transfer, transfer_table
+    from rlt.demo.stages import DemoOutputs
+
+    accuracy = {0: {"answer_only": 0.4, "warmup_teacher": 0.1, "rl_teacher": 0.2},
+                1: {"answer_only": 0.3, "warmup_teacher": 0.2, "rl_teacher": 0.1}}
+    traces = {"teacher_sft": ["The answer is 40.", "50+60=110, 110-70=40"],  # gold on half
+              "teacher_rl": ["50+60=110, 110+70=180", "50+60=110, 110+70=40"]}  # never gold, ends at 40 on half
+    for seed in accuracy:
+        run = DemoOutputs(tmp_path).seed(seed)
+        for kind, value in accuracy[seed].items():
+            evaluation = run.evaluation(f"subtraction_{kind}")
+            evaluation.folder.mkdir(parents=True)
+            write_json(evaluation.summary, {"pass@1": value})
+        for teacher, texts in traces.items():
+            distillation = run.distillation(teacher, "subtraction_")
+            distillation.folder.mkdir(parents=True)
+            write_jsonl(distillation.messages, [{"question": "What is 50+60-70?", "solution": "40",
+                                                 "reasoning_trace": text} for text in texts])
+    transfer = collect_transfer(tmp_path, [0, 1], "subtraction")
+    assert transfer["rl_beats_warmup_per_seed"] == [True, False]
+    assert transfer["accuracy"]["answer_only"]["per_seed"] == [0.4, 0.3]
+    assert transfer["teacher_gold_rate"]["teacher_sft"]["mean"] == 0.5
+    assert transfer["teacher_gold_rate"]["teacher_rl"]["mean"] == 0.0
+    assert transfer["teacher_reaches_solution"]["teacher_rl"]["mean"] == 0.5
+    table = transfer_table({"transfer": transfer})
+    assert "| transfer to subtraction: student trained on |" in table
+    assert "| 0.350 ± 0.050 | 0.400, 0.300 |" in table
+    assert "RL-teacher student above the warm-up-teacher student on 1 of 2 seeds." in table
+    assert "RL teacher: 0.0% gold, 50.0% ending at the solution" in table
