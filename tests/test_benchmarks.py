@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SHARED_DATA, run_benchmark
+from conftest import run_benchmark, shared_data
 
 
 @pytest.mark.slow
@@ -13,26 +13,19 @@ def test_grpo_step_benchmark_runs():
 
 @pytest.mark.slow
 def test_answer_checks_benchmark_runs():
-    if not (SHARED_DATA / "aime24").exists():
-        pytest.skip("needs ../shared/data")
-    assert run_benchmark("answer_checks.py", "--shared_data", str(SHARED_DATA)).startswith(
+    assert run_benchmark("answer_checks.py", "--shared_data", str(shared_data("aime24").parent)).startswith(
         "answer check benchmark: Sky-T1 ")
-
-
-def _needs_sky_t1() -> None:
-    if not (SHARED_DATA / "reasoning_traces_sky_t1").exists():
-        pytest.skip("needs ../shared/data (Sky-T1 traces)")
 
 
 @pytest.mark.slow
 def test_reward_benchmark_runs():
-    _needs_sky_t1()
+    shared_data("reasoning_traces_sky_t1")
     assert run_benchmark("reward.py").startswith("reward benchmark: speedup ")
 
 
 @pytest.mark.slow
 def test_gpu_check_benchmark_runs(tmp_path):
-    _needs_sky_t1()  # --prepare: its tokenizer and rows, as gpu_check.sh prepare writes them
+    shared_data("reasoning_traces_sky_t1")  # --prepare: its tokenizer and rows, as gpu_check.sh prepare writes them
     line = run_benchmark("gpu_check.py", "--prepare", "--data", str(tmp_path))
     assert line.startswith("gpu check: reward at 256 tokens ")
 
