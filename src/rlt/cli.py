@@ -48,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[command][0])
     try:
-        return module.main(rest) or 0
+        status = module.main(rest) or 0
     except UserError as error:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        status = 2
     except KeyboardInterrupt:
         if debug:
             raise
@@ -66,6 +66,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no space left on the disk{where}: what was saved before stays; free some space and run the "
               "same command again to continue", file=sys.stderr)
         return 2
+    _leave_the_process_group()
+    return status
+
+
+def _leave_the_process_group() -> None:
+    """End a distributed run's process group before the interpreter exits. Left to the interpreter's teardown,
+    gloo's threads can outlive it, and a process that has finished and saved aborts ("terminate called without an
+    active exception"), failing the whole torchrun. Only where every process reached the end alike (a finished
+    command, or a refusal all share): after an unexpected error the others may still wait on this one."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
