@@ -202,7 +202,7 @@ def main() -> None:
     flags = (["--per_device_train_batch_size", "2", "--num_generations", "2", "--max_completion_length", "8",
               "--bf16", "false"] if smoke else
              ["--per_device_train_batch_size", "16", "--num_generations", "8", "--max_completion_length", "512",
-              "--bf16", "true", "--gradient_checkpointing", "true"])
+              "--bf16", "true", "--activation_checkpointing", "true"])
     rl = teacher_rl_steps(args.data, SMOKE if smoke else "qwen2.5-0.5b", 1 if smoke else 5, flags)
     print(f"  {rl['seconds_per_step']:.2f} s/step, reward {100 * rl['reward_share']:.0f}% of it "
           f"(steps: {', '.join(f'{s:.1f}' for s in rl['steps'])} s)")

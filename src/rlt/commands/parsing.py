@@ -44,7 +44,7 @@ def parse_command(
     parser = _Parser(dataclass_types, prog=f"rlt {prog}", description=description)
     on_cpu = any(issubclass(t, TrainingArguments) for t in dataclass_types) and not torch.cuda.is_available()
     if on_cpu:
-        parser.set_defaults(**CPU_TRAINING)
+        parser.set_defaults(**_CPU_DEFAULTS)
     parser.set_defaults_with_config(**(presets or {}))  # a field given a default is no longer required
     try:
         parsed = parser.parse_args_and_config(args=argv)
@@ -58,11 +58,16 @@ def parse_command(
     return parsed
 
 
-# TRL's training defaults assume a GPU. On a machine without CUDA: bf16, which fails there, off; gradient
-# checkpointing, which buys nothing for CPU-sized models, off; use_cpu on, without which accelerate leaves the
-# processes torchrun starts unaware of each other (each trains alone, all in one folder), with which they form
-# one gloo group, as on GPUs. A config file or flag still sets any of them.
-CPU_TRAINING = {"bf16": False, "gradient_checkpointing": False, "use_cpu": True}
+# TRL's training defaults assume a GPU. On a machine without CUDA: bf16, which fails there, off; activation
+# (gradient) checkpointing, which buys nothing for CPU-sized models, off; use_cpu on, without which accelerate
+# leaves the processes torchrun starts unaware of each other (each trains alone, all in one folder), with which
+# they form one gloo group, as on GPUs. A config file or flag still sets any of them.
+CPU_TRAINING = {"bf16": False, "activation_checkpointing": False, "use_cpu": True}
+# How the parser gets there. transformers reads TRL's `gradient_checkpointing: True`, a deprecated name, into an
+# unset `activation_checkpointing`, with a warning. Unsetting the old name instead of setting the new one turns
+# checkpointing off without the warning, and still lets a config or flag of either name turn it on (a new name
+# set here would silently win over a user's `--gradient_checkpointing true`).
+_CPU_DEFAULTS = {"bf16": False, "gradient_checkpointing": None, "use_cpu": True}
 
 
 def _log_cpu_training(config: TrainingArguments) -> None:

@@ -131,8 +131,8 @@ def pretrain(
         training = SFTConfig(
             output_dir=scratch, max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
             learning_rate=config.learning_rate, max_length=256, dataset_text_field="text", bf16=False,
-            gradient_checkpointing=False, save_strategy="no", logging_steps=config.check_every, report_to="none",
-            seed=config.seed,
+            activation_checkpointing=False, save_strategy="no", logging_steps=config.check_every, report_to="none",
+            seed=config.seed, dataloader_pin_memory=torch.cuda.is_available(),
         )
         trainer = SFTTrainer(model=model, args=training, processing_class=tokenizer, callbacks=[schedule],
                              optimizers=(optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)),
