@@ -27,12 +27,12 @@ MATH500 = SHARED_DATA / "math500" / "test.jsonl"
 # installed here either.
 CPU_OVERRIDES = {"bf16": "false", "use_vllm": "false", "backend": "transformers", "dtype": "float32",
                  "report_to": "none"}
-# Steps and lengths, CPU-sized: one optimiser step, 16 generated tokens, two rows to generate for. The RL step is
-# shrunk too, from 64 completions of each of 4 prompts per process to 4 of one: the paper's step takes 21 minutes
-# on 2 CPU cores with these tiny models (measured); test_configs.py builds its GRPOConfig whole, so TRL's checks of
-# that geometry run there.
-SIZE_OVERRIDES = {"max_steps": "1", "max_completion_length": "16", "max_new_tokens": "16",
-                  "num_generations": "4", "gradient_accumulation_steps": "4"}
+# Steps and lengths, CPU-sized: one optimiser step, 16 generated tokens, two rows to generate for.
+SIZE_OVERRIDES = {"max_steps": "1", "max_completion_length": "16", "max_new_tokens": "16"}
+# The RL step is shrunk too, to 4 completions of one prompt per process, whatever the config says (student_rl.yaml
+# leaves the batch to TRL's default of 8 prompts): the paper's step takes 21 minutes on 2 CPU cores with these tiny
+# models (measured); test_configs.py builds its GRPOConfig whole, so TRL's checks of that geometry run there.
+RL_STEP = {"num_generations": "4", "gradient_accumulation_steps": "4", "per_device_train_batch_size": "1"}
 COMMANDS = {"teacher_sft": "teacher-sft", "teacher_rl": "teacher-rl", "distill": "distill",
             "student_sft": "student-sft", "evaluate": "evaluate", "student_rl": "student-rl"}
 
@@ -61,10 +61,10 @@ def stratos_rows(tmp_path_factory) -> Path:
 
 def _overrides(config: Path, paths: dict[str, Path]) -> list[str]:
     keys = yaml.safe_load(config.read_text())
-    sized = {**SIZE_OVERRIDES} if command_of(config) in ("teacher-rl", "student-rl") else {
-        k: v for k, v in SIZE_OVERRIDES.items() if k not in ("num_generations", "gradient_accumulation_steps")}
     chosen = {**{k: str(v) for k, v in paths.items()},
-              **{k: v for k, v in {**CPU_OVERRIDES, **sized}.items() if k in keys or k == "max_steps"}}
+              **{k: v for k, v in {**CPU_OVERRIDES, **SIZE_OVERRIDES}.items() if k in keys or k == "max_steps"}}
+    if command_of(config) in ("teacher-rl", "student-rl"):
+        chosen.update(RL_STEP)
     if command_of(config) in ("distill", "evaluate"):
         chosen.pop("max_steps")
         chosen["limit"] = "2"
