@@ -11,7 +11,6 @@ from rlt.cli import main as rlt
 from rlt.commands.parsing import configs_dir
 from rlt.demo.pipeline import Pipeline, Stage, StageFailed, StageRefused
 from rlt.demo.stages import (
-    REWARD_BUCKETS,
     TRAINING_COMMANDS,
     cold_start_stages,
     for_transfer,
@@ -64,7 +63,8 @@ def test_quick_demo_reports_the_four_accuracies(smoke_demo, capsys, pins):
         assert shares.get("gold", 0.0) == pytest.approx(summary["teacher_gold_rate"][teacher]["mean"])
     outcome = summary["reward_outcome"]
     rewards = outcome["per_seed"][0]["mean_reward"]
-    assert len(rewards) == len(outcome["per_seed"][0]["accuracy"]) == REWARD_BUCKETS and rewards == sorted(rewards)
+    assert len(rewards) == len(outcome["per_seed"][0]["accuracy"]) == outcome["buckets"] == 3  # the smoke budgets'
+    assert rewards == sorted(rewards)
     assert sum(sum(sources.values()) for sources in outcome["per_seed"][0]["sources"]) == 40 * (len(GRADES) + 2)
     assert "Spearman correlation of a bucket's mean reward" in (out / "report" / "summary.md").read_text()
     for name in ("summary.md", "accuracy.png", "rl_reward.png", "reward_outcome.png", "samples.md", "commands.sh",
@@ -107,7 +107,8 @@ def test_reward_outcome_follows_both_teachers_explanations(tmp_path):
     stages = {s.name: s for s in reward_outcome_stages(0, tmp_path, budget, recipes)}
     assert stages["seed0/graded"].needs == ("seed0/distill_teacher_sft", "seed0/distill_teacher_rl")
     assert {n for s in stages.values() for n in s.needs} <= demo | set(stages)
-    assert len([name for name in stages if name.startswith("seed0/eval_reward_bucket")]) == REWARD_BUCKETS
+    assert len([name for name in stages if name.startswith("seed0/eval_reward_bucket")]) == budget["reward_buckets"]
+    assert load_budget(True, configs_dir() / "toy" / "demo_budgets.yaml")["reward_buckets"] == 8
     score = stages["seed0/score_graded"].argv
     assert score[score.index("--teacher") + 1] == str(tmp_path / "seed0" / "teacher_sft")
     assert score[score.index("--student") + 1] == str(tmp_path / "seed0" / "student_gold")
@@ -131,6 +132,15 @@ def test_transfer_asks_a_subtraction_of_teachers_trained_on_additions(tmp_path):
 def test_a_missing_budgets_file_is_one_line(tmp_path, rlt_error):
     assert rlt_error(["demo", "--budgets", tmp_path / "nope.yaml", "--output_dir", tmp_path / "demo"]) == (
         f"--budgets {tmp_path / 'nope.yaml'}: no such file")
+    assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("buckets", ["1", "eight", "true"])
+def test_a_budget_of_bad_reward_buckets_is_one_line(tmp_path, rlt_error, buckets):
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(f"seeds: [0]\nreward_buckets: {buckets}\n")
+    assert rlt_error(["demo", "--budgets", budgets, "--output_dir", tmp_path / "demo"]).startswith(
+        f"--budgets {budgets}: `reward_buckets:` must be an integer of at least 2")
     assert not (tmp_path / "demo").exists()
 
 

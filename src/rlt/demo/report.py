@@ -18,7 +18,7 @@ from pathlib import Path
 from rlt.commands.distill import DistillOutputs
 from rlt.data import read_json, write_json
 from rlt.demo.pipeline import Stage, StageResult
-from rlt.demo.stages import COLD_START_STUDENTS, REWARD_BUCKETS, TRANSFER_STUDENTS, DemoOutputs, SeedFolders
+from rlt.demo.stages import COLD_START_STUDENTS, TRANSFER_STUDENTS, DemoOutputs, SeedFolders
 from rlt.run_folder import SUMMARY, OutputFile
 from rlt.toy.task import GOLD, explanation_kind, numbers_of
 
@@ -165,7 +165,7 @@ def collect_reward_outcome(root: Path, seeds: Sequence[int]) -> dict:
                          "sources": [b["sources"] for b in buckets]})
     means = {key: [statistics.fmean(values) for values in zip(*(s[key] for s in per_seed))]
              for key in ("mean_reward", "accuracy")}
-    return {"buckets": REWARD_BUCKETS, "per_seed": per_seed, "means": means,
+    return {"buckets": len(means["accuracy"]), "per_seed": per_seed, "means": means,
             "spearman": spearman(means["mean_reward"], means["accuracy"]),
             "spearman_per_seed": [spearman(s["mean_reward"], s["accuracy"]) for s in per_seed]}
 

@@ -30,19 +30,25 @@ TRANSFER_STUDENTS = ("answer_only", "warmup_teacher", "rl_teacher")
 # continues from them (`--resume true` on an empty folder trains from the start).
 TRAINING_COMMANDS = frozenset({"teacher-sft", "teacher-rl", "student-sft", "student-rl"})
 # Reward against outcome: the graded explanations (rlt.toy.graded: six grades and the two teachers' own) are cut
-# into as many parts as they have sources, so that each part holds about as many rows as one source.
+# into as many parts as they have sources, so that each part holds about as many rows as one source (a budgets
+# YAML's `reward_buckets` sets another count).
 REWARD_BUCKETS = 8
 
 
 def load_budget(quick: bool, path: Path) -> dict:
-    """A budgets YAML (configs/toy/demo_budgets.yaml): its ``seeds`` (``quick``: the first alone) and, per
-    command, the flags appended to configs/toy/<command>.yaml (none for a command it does not name)."""
+    """A budgets YAML (configs/toy/demo_budgets.yaml): its ``seeds`` (``quick``: the first alone), optionally
+    ``reward_buckets`` (default :data:`REWARD_BUCKETS`) and, per command, the flags appended to
+    configs/toy/<command>.yaml (none for a command it does not name)."""
     if not path.is_file():
         raise UserError(f"--budgets {path}: no such file")
     budget = yaml.safe_load(path.read_text())
     seeds = budget.get("seeds") if isinstance(budget, dict) else None
     if not (isinstance(seeds, list) and seeds and all(isinstance(seed, int) for seed in seeds)):
         raise UserError(f"--budgets {path}: expected `seeds:` a list of integers, then a list of flags per command")
+    buckets = budget.setdefault("reward_buckets", REWARD_BUCKETS)
+    if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 2:
+        raise UserError(f"--budgets {path}: `reward_buckets:` must be an integer of at least 2 (a correlation "
+                        f"needs two points), got {buckets!r}")
     return {**budget, "seeds": seeds[:1] if quick else seeds}
 
 
@@ -246,7 +252,7 @@ def transfer_stages(seed: int, root: Path, budget: dict, configs: Path, shift: s
 def reward_outcome_stages(seed: int, root: Path, budget: dict, configs: Path) -> list[Stage]:
     """Reward against outcome: graded explanations of the training questions (and both teachers' own, from
     :func:`seed_stages`) scored by the RLT reward as the RL teacher's were (warm-up teacher, gold student judging),
-    cut by reward into :data:`REWARD_BUCKETS` parts, a student distilled from each and evaluated."""
+    cut by reward into the budget's ``reward_buckets`` parts, a student distilled from each and evaluated."""
     stages = SeedStages(seed, root, budget, configs)
     folders, world = stages.folders, stages.folders.world
     teachers = ("teacher_sft", "teacher_rl")
@@ -259,8 +265,8 @@ def reward_outcome_stages(seed: int, root: Path, budget: dict, configs: Path) ->
     score = stages.command("score", scores.folder.name, ["graded", "teacher_sft", "student_gold"],
                            "RLT reward of the graded explanations", "--teacher", folders.folder("teacher_sft"),
                            "--student", folders.folder("student_gold"), "--dataset", folders.graded.graded,
-                           "--output_dir", scores.folder, "--reward_buckets", REWARD_BUCKETS, seeded=False)
-    students = [stage for number in range(1, REWARD_BUCKETS + 1)
+                           "--output_dir", scores.folder, "--reward_buckets", budget["reward_buckets"], seeded=False)
+    students = [stage for number in range(1, budget["reward_buckets"] + 1)
                 for stage in stages.student(f"reward_bucket{number}", scores.bucket(number), [scores.folder.name],
                                             world.base_model, world.heldout)]
     return [graded, score, *students]
