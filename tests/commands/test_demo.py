@@ -191,6 +191,15 @@ def test_a_demo_of_other_budgets_stops_at_a_folder_holding_another_run(tmp_path)
         Pipeline(other, tmp_path / "state").run()  # its marker is for another command line: run, and refused
 
 
+def test_the_full_demo_keeps_the_quick_demos_stages(tmp_path):
+    """Seed 0's stages are the same command lines in both, so the full demo run in a quick demo's folder finds
+    their markers (the demo's own record compares no settings) and runs the other seeds alone."""
+    shipped, recipes = configs_dir() / "toy" / "demo_budgets.yaml", configs_dir() / "toy"
+    quick, full = load_budget(True, shipped), load_budget(False, shipped)
+    assert quick["seeds"] == full["seeds"][:1] == [0]
+    assert seed_stages(0, tmp_path, quick, recipes, base_seed=0) == seed_stages(0, tmp_path, full, recipes, base_seed=0)
+
+
 def test_unknown_dependencies_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown stages"):
         Pipeline([_stage("a", "toy", needs=("zzz",))], tmp_path)
