@@ -102,7 +102,7 @@ def test_demo_budgets_name_stages_and_parse_as_flags(capsys):
     for path in (CONFIGS / "toy" / "demo_budgets.yaml", Path(__file__).parent / "data" / "demo_smoke_budgets.yaml"):
         full, quick = load_budget(False, path), load_budget(True, path)
         assert quick == {**full, "seeds": full["seeds"][:1]}
-        assert set(full) <= {"seeds", "world", *commands}, path
+        assert set(full) <= {"seeds", "reward_buckets", "world", *commands}, path
         for name, module in commands.items():
             _parse(module, CONFIGS / "toy" / f"{name}.yaml", capsys, full.get(name, ()))
         _parse(toy, None, capsys, full.get("world", ()))
